@@ -1,0 +1,3 @@
+from clipgallery.cli import main
+
+raise SystemExit(main())

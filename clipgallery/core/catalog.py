@@ -1,0 +1,443 @@
+"""The SQLite catalog: the library's source of truth.
+
+Files, sizes, mtimes, content hashes, metadata, skip reasons and every vector (per
+model, as a float32 blob) live here.  The hnswlib index is a cache that can always be
+rebuilt from it (see :mod:`clipgallery.core.vector_index`).
+
+Threading: a :class:`Catalog` object is one SQLite connection.  The writer (the
+indexer's thread) owns one; readers (search, the UI) open their own.  WAL mode lets
+readers run while the writer commits.  Each object also serialises its own calls with
+a lock, so a stray cross-thread call is slow rather than corrupting.
+
+Paths are stored as BLOBs (``os.fsencode``) so that non-UTF-8 file names round-trip.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SCHEMA_VERSION = 1
+
+INDEXED = "indexed"
+SKIPPED = "skipped"
+MISSING = "missing"
+
+_MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE folders(
+        id INTEGER PRIMARY KEY,
+        path BLOB UNIQUE NOT NULL,
+        added_at REAL NOT NULL
+    );
+    CREATE TABLE photos(
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        path BLOB UNIQUE NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        content_hash TEXT,
+        width INTEGER,
+        height INTEGER,
+        status TEXT NOT NULL,
+        skip_reason TEXT,
+        file_type TEXT,
+        taken_at REAL,
+        camera_make TEXT,
+        camera_model TEXT,
+        lens TEXT,
+        gps_lat REAL,
+        gps_lon REAL,
+        orientation INTEGER,
+        added_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX photos_hash ON photos(content_hash);
+    CREATE INDEX photos_status ON photos(status);
+    CREATE TABLE embeddings(
+        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        model_id TEXT NOT NULL,
+        vector BLOB NOT NULL,
+        PRIMARY KEY(photo_id, model_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX embeddings_model ON embeddings(model_id);
+    -- Every change that may alter what a vector index holds appends the photo id
+    -- here, so a saved index file can be brought up to date by replaying the tail.
+    CREATE TABLE vector_log(
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        photo_id INTEGER NOT NULL
+    );
+    """,
+}
+
+# Metadata columns a decoder may fill (see clipgallery.core.metadata).
+META_COLUMNS = (
+    "width",
+    "height",
+    "file_type",
+    "taken_at",
+    "camera_make",
+    "camera_model",
+    "lens",
+    "gps_lat",
+    "gps_lon",
+    "orientation",
+)
+
+
+class CatalogError(Exception):
+    """The catalog cannot be opened or written; the message is for the user."""
+
+
+def encode_path(path: str | os.PathLike[str]) -> bytes:
+    return os.fsencode(os.fspath(path))
+
+
+def decode_path(blob: bytes) -> Path:
+    return Path(os.fsdecode(bytes(blob)))
+
+
+def path_prefix_range(folder: str | os.PathLike[str]) -> tuple[bytes, bytes]:
+    """BLOB range [lo, hi) holding every path strictly under ``folder``."""
+    lo = encode_path(folder).rstrip(os.sep.encode()) + os.sep.encode()
+    hi = lo[:-1] + bytes([lo[-1] + 1])
+    return lo, hi
+
+
+@dataclass
+class Photo:
+    id: int
+    path: Path
+    size: int
+    mtime_ns: int
+    content_hash: str | None
+    status: str
+    skip_reason: str | None = None
+    width: int | None = None
+    height: int | None = None
+    file_type: str | None = None
+    taken_at: float | None = None
+    camera_make: str | None = None
+    camera_model: str | None = None
+    lens: str | None = None
+    gps_lat: float | None = None
+    gps_lon: float | None = None
+    orientation: int | None = None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Photo:
+        d = {k: row[k] for k in row.keys() if k in cls.__dataclass_fields__}
+        d["path"] = decode_path(row["path"])
+        return cls(**d)
+
+
+_PHOTO_COLS = (
+    "id, path, size, mtime_ns, content_hash, status, skip_reason, " + ", ".join(META_COLUMNS)
+)
+
+
+def vector_to_blob(v: np.ndarray) -> bytes:
+    return np.ascontiguousarray(v, dtype=np.float32).tobytes()
+
+
+def blob_to_vector(b: bytes) -> np.ndarray:
+    return np.frombuffer(b, dtype=np.float32)
+
+
+class Catalog:
+    """One connection to a library's SQLite catalog."""
+
+    def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        self._lock = threading.RLock()
+        try:
+            if readonly:
+                uri = self.path.absolute().as_uri() + "?mode=ro"
+                self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30,
+                                           isolation_level=None)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                new = not self.path.exists()
+                self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30,
+                                           isolation_level=None)
+                if new:
+                    os.chmod(self.path, 0o600)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA busy_timeout=30000")
+            if not readonly:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._migrate()
+        except sqlite3.DatabaseError as e:
+            raise CatalogError(f"Cannot open the library catalog {self.path}: {e}") from e
+
+    # -- plumbing -------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic unit of work (BEGIN IMMEDIATE … COMMIT / ROLLBACK)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+
+    def _q(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def _x(self, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
+        """Execute one write; it commits at once unless inside ``transaction()``."""
+        with self._lock:
+            return self._db.execute(sql, params)
+
+    def _migrate(self) -> None:
+        with self._lock:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise CatalogError(
+                    f"This library was written by a newer ClipGallery (schema {version}, "
+                    f"this version knows {SCHEMA_VERSION}). Update ClipGallery to open it."
+                )
+            for v in range(version + 1, SCHEMA_VERSION + 1):
+                self._db.executescript(
+                    "BEGIN IMMEDIATE;\n" + _MIGRATIONS[v] + f"\nPRAGMA user_version={v};\nCOMMIT;"
+                )
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._q("PRAGMA user_version")[0][0])
+
+    # -- meta -------------------------------------------------------------------
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        rows = self._q("SELECT value FROM meta WHERE key=?", (key,))
+        return rows[0][0] if rows else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._x("INSERT INTO meta(key, value) VALUES(?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (key, value))
+
+    @property
+    def model_id(self) -> str | None:
+        """The model whose vectors the library searches."""
+        return self.get_meta("model_id")
+
+    # -- folders ----------------------------------------------------------------
+
+    def add_folder(self, path: str | os.PathLike[str]) -> None:
+        self._x("INSERT OR IGNORE INTO folders(path, added_at) VALUES(?, ?)",
+                (encode_path(path), time.time()))
+
+    def remove_folder(self, path: str | os.PathLike[str]) -> int:
+        """Forget a folder and its photos (the files themselves are never touched)."""
+        lo, hi = path_prefix_range(path)
+        with self.transaction() as db:
+            ids = [r[0] for r in db.execute(
+                "SELECT id FROM photos WHERE path >= ? AND path < ?", (lo, hi))]
+            self._log(db, ids)
+            db.execute("DELETE FROM photos WHERE path >= ? AND path < ?", (lo, hi))
+            db.execute("DELETE FROM folders WHERE path=?", (encode_path(path),))
+        return len(ids)
+
+    def folders(self) -> list[Path]:
+        return [decode_path(r[0]) for r in self._q("SELECT path FROM folders ORDER BY path")]
+
+    def folder_counts(self, folder: str | os.PathLike[str]) -> dict[str, int]:
+        lo, hi = path_prefix_range(folder)
+        rows = self._q("SELECT status, COUNT(*) FROM photos WHERE path >= ? AND path < ? "
+                       "GROUP BY status", (lo, hi))
+        return {r[0]: r[1] for r in rows}
+
+    # -- photos -----------------------------------------------------------------
+
+    def photos_under(self, folder: str | os.PathLike[str]) -> list[Photo]:
+        lo, hi = path_prefix_range(folder)
+        rows = self._q(f"SELECT {_PHOTO_COLS} FROM photos WHERE path >= ? AND path < ?", (lo, hi))
+        return [Photo.from_row(r) for r in rows]
+
+    def photo_by_path(self, path: str | os.PathLike[str]) -> Photo | None:
+        rows = self._q(f"SELECT {_PHOTO_COLS} FROM photos WHERE path=?", (encode_path(path),))
+        return Photo.from_row(rows[0]) if rows else None
+
+    def photos_by_id(self, ids: Iterable[int]) -> dict[int, Photo]:
+        ids = list(ids)
+        out: dict[int, Photo] = {}
+        for i in range(0, len(ids), 900):
+            chunk = ids[i:i + 900]
+            marks = ",".join("?" * len(chunk))
+            for r in self._q(f"SELECT {_PHOTO_COLS} FROM photos WHERE id IN ({marks})", chunk):
+                out[r["id"]] = Photo.from_row(r)
+        return out
+
+    def all_photos(self, status: str | None = None) -> list[Photo]:
+        if status is None:
+            rows = self._q(f"SELECT {_PHOTO_COLS} FROM photos ORDER BY id")
+        else:
+            rows = self._q(f"SELECT {_PHOTO_COLS} FROM photos WHERE status=? ORDER BY id",
+                           (status,))
+        return [Photo.from_row(r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        return {r[0]: r[1] for r in self._q("SELECT status, COUNT(*) FROM photos GROUP BY status")}
+
+    def skip_reasons(self) -> list[tuple[Path, str]]:
+        rows = self._q("SELECT path, skip_reason FROM photos WHERE status=? ORDER BY path",
+                       (SKIPPED,))
+        return [(decode_path(r[0]), r[1] or "unknown") for r in rows]
+
+    def hashes_with_vectors(self, model_id: str) -> set[str]:
+        """Content hashes for which a vector of ``model_id`` is already stored."""
+        rows = self._q("SELECT DISTINCT p.content_hash FROM photos p JOIN embeddings e "
+                       "ON e.photo_id=p.id WHERE e.model_id=? AND p.content_hash IS NOT NULL",
+                       (model_id,))
+        return {r[0] for r in rows}
+
+    def missing_by_hash(self, content_hash: str) -> list[Photo]:
+        rows = self._q(f"SELECT {_PHOTO_COLS} FROM photos WHERE status=? AND content_hash=?",
+                       (MISSING, content_hash))
+        return [Photo.from_row(r) for r in rows]
+
+    # -- writes (call inside ``transaction()``) -------------------------------------
+
+    @staticmethod
+    def _log(db: sqlite3.Connection, ids: Iterable[int]) -> None:
+        db.executemany("INSERT INTO vector_log(photo_id) VALUES(?)", [(i,) for i in ids])
+
+    def upsert_photo(self, db: sqlite3.Connection, path: str | os.PathLike[str], *, size: int,
+                     mtime_ns: int, content_hash: str | None, status: str,
+                     skip_reason: str | None = None, meta: dict[str, object] | None = None) -> int:
+        """Insert or update the row for ``path``; returns its id."""
+        meta = {k: v for k, v in (meta or {}).items() if k in META_COLUMNS}
+        now = time.time()
+        cols = ["size", "mtime_ns", "content_hash", "status", "skip_reason", *meta]
+        vals = [size, mtime_ns, content_hash, status, skip_reason, *meta.values()]
+        blob = encode_path(path)
+        row = db.execute("SELECT id FROM photos WHERE path=?", (blob,)).fetchone()
+        if row is None:
+            cur = db.execute(
+                f"INSERT INTO photos(path, added_at, updated_at, {', '.join(cols)}) "
+                f"VALUES(?, ?, ?, {', '.join('?' * len(cols))})", (blob, now, now, *vals))
+            pid = int(cur.lastrowid)
+        else:
+            pid = int(row[0])
+            sets = ", ".join(f"{c}=?" for c in cols)
+            db.execute(f"UPDATE photos SET {sets}, updated_at=? WHERE id=?", (*vals, now, pid))
+        self._log(db, [pid])
+        return pid
+
+    def put_embedding(self, db: sqlite3.Connection, photo_id: int, model_id: str,
+                      vector: np.ndarray) -> None:
+        db.execute("INSERT OR REPLACE INTO embeddings(photo_id, model_id, vector) VALUES(?,?,?)",
+                   (photo_id, model_id, vector_to_blob(vector)))
+        self._log(db, [photo_id])
+
+    def drop_embeddings(self, db: sqlite3.Connection, photo_id: int) -> None:
+        db.execute("DELETE FROM embeddings WHERE photo_id=?", (photo_id,))
+        self._log(db, [photo_id])
+
+    def move_photo(self, db: sqlite3.Connection, photo_id: int,
+                   new_path: str | os.PathLike[str], *, size: int, mtime_ns: int) -> None:
+        db.execute("DELETE FROM photos WHERE path=? AND id<>?", (encode_path(new_path), photo_id))
+        db.execute("UPDATE photos SET path=?, size=?, mtime_ns=?, status=?, skip_reason=NULL, "
+                   "updated_at=? WHERE id=?",
+                   (encode_path(new_path), size, mtime_ns, INDEXED, time.time(), photo_id))
+        self._log(db, [photo_id])
+
+    def mark_missing(self, db: sqlite3.Connection, ids: Sequence[int]) -> None:
+        now = time.time()
+        db.executemany("UPDATE photos SET status=?, updated_at=? WHERE id=?",
+                       [(MISSING, now, i) for i in ids])
+        self._log(db, ids)
+
+    def embedding(self, photo_id: int, model_id: str) -> np.ndarray | None:
+        rows = self._q("SELECT vector FROM embeddings WHERE photo_id=? AND model_id=?",
+                       (photo_id, model_id))
+        return blob_to_vector(rows[0][0]).copy() if rows else None
+
+    def reusable_embedding(self, content_hash: str, model_id: str) -> np.ndarray | None:
+        """A stored vector of any photo with this content (moved or copied files)."""
+        rows = self._q("SELECT e.vector FROM photos p JOIN embeddings e ON e.photo_id=p.id "
+                       "WHERE p.content_hash=? AND e.model_id=? LIMIT 1", (content_hash, model_id))
+        return blob_to_vector(rows[0][0]).copy() if rows else None
+
+    # -- what a vector index should hold ------------------------------------------------
+
+    def indexed_vectors(self, model_id: str,
+                        ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of searchable photos for ``model_id`` (optionally only ``ids``)."""
+        sql = ("SELECT p.id, e.vector FROM photos p JOIN embeddings e ON e.photo_id=p.id "
+               "WHERE e.model_id=? AND p.status=?")
+        rows: list[sqlite3.Row] = []
+        if ids is None:
+            rows = self._q(sql + " ORDER BY p.id", (model_id, INDEXED))
+        else:
+            ids = list(ids)
+            for i in range(0, len(ids), 900):
+                chunk = ids[i:i + 900]
+                rows += self._q(sql + f" AND p.id IN ({','.join('?' * len(chunk))})",
+                                (model_id, INDEXED, *chunk))
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+        out_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        vecs = np.stack([blob_to_vector(r[1]) for r in rows])
+        return out_ids, vecs
+
+    def ids_with_embedding(self, model_id: str, ids: Sequence[int]) -> set[int]:
+        """Which of ``ids`` have a stored vector for ``model_id`` (whatever their status)."""
+        out: set[int] = set()
+        ids = list(ids)
+        for i in range(0, len(ids), 900):
+            chunk = ids[i:i + 900]
+            out.update(r[0] for r in self._q(
+                f"SELECT photo_id FROM embeddings WHERE model_id=? AND photo_id IN "
+                f"({','.join('?' * len(chunk))})", (model_id, *chunk)))
+        return out
+
+    def indexed_count(self, model_id: str) -> int:
+        return int(self._q("SELECT COUNT(*) FROM photos p JOIN embeddings e ON e.photo_id=p.id "
+                           "WHERE e.model_id=? AND p.status=?", (model_id, INDEXED))[0][0])
+
+    def log_head(self) -> int:
+        return int(self._q("SELECT COALESCE(MAX(seq), 0) FROM vector_log")[0][0])
+
+    def log_since(self, seq: int) -> tuple[int, list[int]]:
+        """(head, distinct photo ids changed after ``seq``)."""
+        rows = self._q("SELECT seq, photo_id FROM vector_log WHERE seq > ? ORDER BY seq", (seq,))
+        head = rows[-1][0] if rows else max(seq, self.log_head())
+        return head, list(dict.fromkeys(r[1] for r in rows))
+
+    def log_floor(self) -> int:
+        """Entries at or below this seq have been pruned and cannot be replayed."""
+        return int(self.get_meta("log_pruned_upto", "0") or 0)
+
+    def prune_log(self, upto: int) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM vector_log WHERE seq <= ?", (upto,))
+            db.execute("INSERT INTO meta(key, value) VALUES('log_pruned_upto', ?) "
+                       "ON CONFLICT(key) DO UPDATE SET value=MAX(CAST(value AS INTEGER), "
+                       "CAST(excluded.value AS INTEGER))", (str(upto),))

@@ -1,0 +1,434 @@
+"""The indexer: reconcile folders on disk with the catalog and encode what is new.
+
+Threading: :meth:`Indexer.run` runs in the caller's thread (the CLI's main thread, or
+the desktop app's indexing worker) and is the only writer of the catalog and the
+vector index while it runs.  A bounded pool of decode threads reads, hashes, decodes
+and preprocesses files ahead of it; the calling thread batches their output through
+the encoder and commits each batch in one SQLite transaction, so a killed process
+loses at most the batch in flight and the next run resumes where it stopped.
+
+Reconciling, per file:
+
+* unchanged size and mtime, already indexed (for this model) or skipped: nothing to do;
+* size or mtime changed: hashed; same content → only the stat is updated, else re-encoded;
+* new path whose content hash matches a photo that went missing: a move, the row keeps
+  its id and vector and only its path changes (no re-encode);
+* new path whose content matches a stored vector (a copy): the vector is reused;
+* anything else new: decoded and encoded;
+* known path no longer on disk (in a folder that is still there): marked missing and
+  removed from search.  A folder that is gone entirely (an unplugged drive) is left
+  alone: its photos stay in the library, reported as offline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import stat as _stat
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from clipgallery.core import imaging
+from clipgallery.core.catalog import INDEXED, MISSING, SKIPPED, Catalog, Photo
+from clipgallery.core.encoder import Encoder
+from clipgallery.core.vector_index import VectorIndex
+
+log = logging.getLogger(__name__)
+
+# Files nobody means as photos: never recorded, not even as skipped.
+IGNORED_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
+
+
+@dataclass
+class Progress:
+    phase: str  # "scanning" | "indexing" | "done"
+    done: int = 0
+    total: int = 0
+    current: Path | None = None
+    rate: float = 0.0  # photos per second
+    eta: float | None = None  # seconds left
+
+
+@dataclass
+class IndexSummary:
+    indexed: int = 0
+    unchanged: int = 0
+    moved: int = 0
+    copies: int = 0
+    removed: int = 0
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    offline_folders: list[Path] = field(default_factory=list)
+    elapsed: float = 0.0
+    cancelled: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "indexed": self.indexed,
+            "unchanged": self.unchanged,
+            "moved": self.moved,
+            "copies": self.copies,
+            "removed": self.removed,
+            "skipped": [{"path": os.fsdecode(p), "reason": r} for p, r in self.skipped],
+            "offline_folders": [os.fsdecode(p) for p in self.offline_folders],
+            "elapsed": round(self.elapsed, 3),
+            "cancelled": self.cancelled,
+        }
+
+
+@dataclass
+class _Job:
+    path: Path
+    size: int
+    mtime_ns: int
+    row: Photo | None  # the existing row for this path, if any
+    force_encode: bool = False  # content unchanged but no vector for this model
+
+
+@dataclass
+class _Prepared:
+    job: _Job
+    content_hash: str | None = None
+    tensor: object | None = None
+    meta: dict[str, object] = field(default_factory=dict)
+    error: str | None = None
+    vanished: bool = False
+    same_content: bool = False
+
+
+def _hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def walk(folder: Path, on_error: Callable[[Path, str], None] | None = None
+         ) -> Iterable[tuple[Path, os.stat_result]]:
+    """Every regular file below ``folder`` (symlinked folders are not followed)."""
+    stack = [folder]
+    while stack:
+        d = stack.pop()
+        try:
+            with os.scandir(d) as it:
+                entries = list(it)
+        except OSError as e:
+            if on_error is not None and d != folder:
+                on_error(d, f"cannot read folder: {e.strerror or e}")
+            continue
+        for e in entries:
+            name = e.name
+            if name.startswith(".") or name in IGNORED_NAMES:
+                continue
+            try:
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(Path(e.path))
+                    continue
+                st = e.stat(follow_symlinks=True)
+            except OSError:
+                continue  # a dangling symlink or a file that vanished
+            if _stat.S_ISREG(st.st_mode):
+                yield Path(e.path), st
+
+
+class Indexer:
+    """Brings the catalog and vector index in step with folders on disk."""
+
+    def __init__(self, catalog: Catalog, index: VectorIndex, encoder: Encoder, *,
+                 batch_size: int = 32, decode_workers: int | None = None,
+                 progress: Callable[[Progress], None] | None = None,
+                 cancel: threading.Event | None = None,
+                 max_pixels: int = imaging.DEFAULT_MAX_PIXELS,
+                 save_every: float = 120.0) -> None:
+        if index.model_id != encoder.model_id:
+            raise ValueError("vector index and encoder are for different models")
+        self.catalog = catalog
+        self.index = index
+        self.encoder = encoder
+        self.batch_size = max(1, batch_size)
+        self.decode_workers = decode_workers or max(1, min(8, os.cpu_count() or 1))
+        self.progress = progress or (lambda p: None)
+        self.cancel = cancel or threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+        self.max_pixels = max_pixels
+        self.save_every = save_every
+
+    # -- control (any thread) -------------------------------------------------
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def _wait_if_paused(self) -> None:
+        while not self._running.wait(0.2):
+            if self.cancel.is_set():
+                return
+
+    # -- planning -------------------------------------------------------------
+
+    def run(self, folders: Sequence[os.PathLike[str] | str]) -> IndexSummary:
+        """Reconcile ``folders`` (recursively) with the catalog."""
+        t0 = time.monotonic()
+        summary = IndexSummary()
+        model = self.encoder.model_id
+        self.progress(Progress("scanning"))
+        jobs: list[_Job] = []
+        gone: list[Photo] = []
+        for folder in (Path(os.path.abspath(f)) for f in folders):
+            if not folder.is_dir():
+                summary.offline_folders.append(folder)
+                continue
+            known = {p.path: p for p in self.catalog.photos_under(folder)}
+            with_vec = self._ids_with_vectors(known.values(), model)
+            for path, st in walk(folder, lambda p, r: summary.skipped.append((p, r))):
+                if self.cancel.is_set():
+                    break
+                row = known.pop(path, None)
+                jobs_or_none = self._plan(path, st, row, row is not None and row.id in with_vec)
+                if jobs_or_none is None:
+                    summary.unchanged += 1
+                else:
+                    jobs.append(jobs_or_none)
+            gone.extend(p for p in known.values() if p.status != MISSING)
+        return self._execute(jobs, gone, summary, t0)
+
+    def run_paths(self, paths: Iterable[os.PathLike[str] | str]) -> IndexSummary:
+        """Reconcile just these files (created, changed or deleted), e.g. from a watcher."""
+        t0 = time.monotonic()
+        summary = IndexSummary()
+        jobs: list[_Job] = []
+        gone: list[Photo] = []
+        for p in dict.fromkeys(Path(os.path.abspath(x)) for x in paths):
+            row = self.catalog.photo_by_path(p)
+            try:
+                st = p.stat()
+            except OSError:
+                st = None
+            if st is None or not _stat.S_ISREG(st.st_mode):
+                if row is not None and row.status != MISSING:
+                    gone.append(row)
+                continue
+            if p.name.startswith(".") or p.name in IGNORED_NAMES:
+                continue
+            has_vec = row is not None and self.catalog.embedding(
+                row.id, self.encoder.model_id) is not None
+            job = self._plan(p, st, row, has_vec)
+            if job is None:
+                summary.unchanged += 1
+            else:
+                jobs.append(job)
+        return self._execute(jobs, gone, summary, t0)
+
+    @staticmethod
+    def _plan(path: Path, st: os.stat_result, row: Photo | None, has_vec: bool) -> _Job | None:
+        """What to do with one file on disk; None when nothing."""
+        if row is None:
+            return _Job(path, st.st_size, st.st_mtime_ns, None)
+        same_stat = row.size == st.st_size and row.mtime_ns == st.st_mtime_ns
+        if same_stat and (row.status == SKIPPED or (row.status == INDEXED and has_vec)):
+            return None
+        # A row with no vector for this model (the model changed) must be encoded
+        # even when its content is unchanged.
+        force = row.status != SKIPPED and not has_vec
+        return _Job(path, st.st_size, st.st_mtime_ns, row, force_encode=force)
+
+    def _ids_with_vectors(self, photos: Iterable[Photo], model: str) -> set[int]:
+        return self.catalog.ids_with_embedding(model, [p.id for p in photos])
+
+    # -- executing ------------------------------------------------------------
+
+    def _execute(self, jobs: list[_Job], gone: list[Photo], summary: IndexSummary,
+                 t0: float) -> IndexSummary:
+        model = self.encoder.model_id
+        # Content we already hold a vector for: moved, renamed or copied files.
+        reusable = self.catalog.hashes_with_vectors(model)
+        gone_by_hash: dict[str, list[Photo]] = {}
+        for p in gone:
+            if p.content_hash:
+                gone_by_hash.setdefault(p.content_hash, []).append(p)
+        claimed: set[int] = set()
+        total = len(jobs)
+        self.progress(Progress("indexing", 0, total))
+        done = 0
+        started = time.monotonic()
+        last_save = started
+        pending: list[_Prepared] = []  # decoded, waiting for the encoder
+        other: list[_Prepared] = []  # needs no encoding (moves, copies, skips, same content)
+
+        def prepare(job: _Job) -> _Prepared:
+            return self._prepare(job, reusable)
+
+        def flush() -> None:
+            nonlocal done, last_save
+            if not pending and not other:
+                return
+            vectors = None
+            if pending:
+                vectors = self.encoder.encode_images([p.tensor for p in pending])
+            with self.catalog.transaction() as db:
+                for i, prep in enumerate(pending):
+                    self._store(db, prep, vectors[i], summary)
+                for prep in other:
+                    self._store_other(db, prep, gone_by_hash, claimed, summary)
+            done += len(pending) + len(other)
+            last = (pending or other)[-1].job.path
+            pending.clear()
+            other.clear()
+            self.index.sync(self.catalog)
+            elapsed = time.monotonic() - started
+            rate = done / elapsed if elapsed > 0 else 0.0
+            eta = (total - done) / rate if rate > 0 else None
+            self.progress(Progress("indexing", done, total, last, rate, eta))
+            if time.monotonic() - last_save > self.save_every:
+                self.index.save(self.catalog)
+                last_save = time.monotonic()
+
+        window = max(2 * self.batch_size, 4 * self.decode_workers)
+        with ThreadPoolExecutor(self.decode_workers, thread_name_prefix="decode") as pool:
+            inflight: deque[Future[_Prepared]] = deque()
+            it = iter(jobs)
+            exhausted = False
+            while True:
+                while not exhausted and len(inflight) < window and not self.cancel.is_set():
+                    job = next(it, None)
+                    if job is None:
+                        exhausted = True
+                        break
+                    inflight.append(pool.submit(prepare, job))
+                if not inflight:
+                    break
+                self._wait_if_paused()
+                if self.cancel.is_set():
+                    for f in inflight:
+                        f.cancel()
+                    summary.cancelled = True
+                    break
+                prep = inflight.popleft().result()
+                (pending if prep.tensor is not None else other).append(prep)
+                if len(pending) >= self.batch_size or len(other) >= 4 * self.batch_size:
+                    flush()
+            if not summary.cancelled:
+                flush()
+            else:
+                # Work already decoded is not thrown away: commit it, then stop.
+                flush()
+
+        if not summary.cancelled:
+            leftover = [p.id for p in gone if p.id not in claimed]
+            if leftover:
+                with self.catalog.transaction() as db:
+                    self.catalog.mark_missing(db, leftover)
+                summary.removed += len(leftover)
+                self.index.sync(self.catalog)
+        self.index.save(self.catalog)
+        summary.elapsed = time.monotonic() - t0
+        self.progress(Progress("done", done, total))
+        return summary
+
+    def _prepare(self, job: _Job, reusable: set[str]) -> _Prepared:
+        """Runs in a decode thread: read once, hash, and decode only if needed."""
+        prep = _Prepared(job)
+        try:
+            with open(job.path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            prep.vanished = True
+            return prep
+        except IsADirectoryError:
+            prep.vanished = True
+            return prep
+        except OSError as e:
+            prep.error = f"cannot read file: {e.strerror or e}"
+            return prep
+        prep.content_hash = _hash(data)
+        if job.row is not None and job.row.content_hash == prep.content_hash \
+                and job.row.status in (INDEXED, MISSING) and not job.force_encode:
+            prep.same_content = True
+            return prep
+        if not imaging.is_image_path(job.path):
+            prep.error = f"not a supported image type ({job.path.suffix or 'no extension'})"
+            return prep
+        if prep.content_hash in reusable:
+            return prep
+        try:
+            dec = imaging.decode(job.path, data, min_side=self.encoder.image_size,
+                                 max_pixels=self.max_pixels)
+            prep.tensor = self.encoder.preprocess_image(dec.image)
+            prep.meta = dict(dec.meta)
+        except imaging.DecodeError as e:
+            prep.error = e.reason
+        except Exception as e:  # noqa: BLE001 - one bad file must never stop the queue
+            log.exception("unexpected error decoding %s", job.path)
+            prep.error = f"could not decode: {type(e).__name__}: {e}"
+        return prep
+
+    # -- storing (indexing thread, inside a transaction) ------------------------------
+
+    def _store(self, db, prep: _Prepared, vector: np.ndarray, summary: IndexSummary) -> None:
+        job = prep.job
+        pid = self.catalog.upsert_photo(db, job.path, size=job.size, mtime_ns=job.mtime_ns,
+                                        content_hash=prep.content_hash, status=INDEXED,
+                                        meta=prep.meta)
+        self.catalog.put_embedding(db, pid, self.encoder.model_id, vector)
+        summary.indexed += 1
+
+    def _store_other(self, db, prep: _Prepared, gone_by_hash: dict[str, list[Photo]],
+                     claimed: set[int], summary: IndexSummary) -> None:
+        job = prep.job
+        cat = self.catalog
+        model = self.encoder.model_id
+        if prep.vanished:
+            return
+        if prep.error is not None:
+            if job.row is not None and job.row.status == INDEXED:
+                cat.drop_embeddings(db, job.row.id)
+            cat.upsert_photo(db, job.path, size=job.size, mtime_ns=job.mtime_ns,
+                             content_hash=prep.content_hash, status=SKIPPED,
+                             skip_reason=prep.error,
+                             meta={"file_type": imaging.file_type(job.path)})
+            summary.skipped.append((job.path, prep.error))
+            return
+        if prep.same_content:
+            cat.upsert_photo(db, job.path, size=job.size, mtime_ns=job.mtime_ns,
+                             content_hash=prep.content_hash, status=INDEXED)
+            summary.unchanged += 1
+            return
+        h = prep.content_hash or ""
+        # A move: the same content went missing elsewhere.  Keep the row (and its id,
+        # vector and metadata); only its path changes.
+        if job.row is None:
+            for old in gone_by_hash.get(h, []) + cat.missing_by_hash(h):
+                if old.id not in claimed and cat.embedding(old.id, model) is not None:
+                    claimed.add(old.id)
+                    cat.move_photo(db, old.id, job.path, size=job.size, mtime_ns=job.mtime_ns)
+                    summary.moved += 1
+                    return
+        # A copy (or an edit reverted to known content): reuse the stored vector.
+        vec = cat.reusable_embedding(h, model)
+        if vec is None:  # should not happen: the hash was in `reusable`
+            cat.upsert_photo(db, job.path, size=job.size, mtime_ns=job.mtime_ns,
+                             content_hash=None, status=SKIPPED,
+                             skip_reason="internal: vector to reuse disappeared; will retry")
+            return
+        meta = self._meta_of_hash(h)
+        pid = cat.upsert_photo(db, job.path, size=job.size, mtime_ns=job.mtime_ns,
+                               content_hash=h, status=INDEXED, meta=meta)
+        cat.put_embedding(db, pid, model, vec)
+        summary.copies += 1
+
+    def _meta_of_hash(self, h: str) -> dict[str, object]:
+        rows = self.catalog._q(
+            "SELECT width, height, file_type, taken_at, camera_make, camera_model, lens, "
+            "gps_lat, gps_lon, orientation FROM photos WHERE content_hash=? LIMIT 1", (h,))
+        return dict(rows[0]) if rows else {}

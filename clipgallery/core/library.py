@@ -1,0 +1,165 @@
+"""A library on disk: its catalog, its vector indexes and the writer lock.
+
+Only one process writes a library at a time.  The writer (``clipgallery index``, or
+the desktop app) holds an exclusive lock on ``writer.lock``; a second writer is
+refused with a message naming the holder, and readers (``clipgallery search``) never
+need the lock because SQLite's WAL mode lets them read while the writer commits.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+
+from clipgallery.core import paths as _paths
+from clipgallery.core.catalog import Catalog
+from clipgallery.core.encoder import Encoder, load_encoder
+from clipgallery.core.vector_index import VectorIndex
+
+DEFAULT_MODEL = "ViT-B-32-256:datacomp_s34b_b86k"
+ENV_MODEL = "CLIPGALLERY_MODEL"
+
+
+class LibraryLocked(Exception):
+    """Another process is writing this library."""
+
+
+class WriterLock:
+    """An exclusive, process-wide lock on a library, released when the process dies."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a+b")
+        try:
+            if sys.platform == "win32":
+                import msvcrt
+
+                fh.seek(0)
+                msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.seek(0)
+            holder = fh.read().decode(errors="replace").strip() or "another process"
+            fh.close()
+            raise LibraryLocked(
+                f"The library {self.path.parent} is in use by {holder}. Close the other "
+                "ClipGallery window or wait for its indexing to finish.") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"ClipGallery (pid {os.getpid()})".encode())
+        fh.flush()
+        try:
+            os.chmod(self.path, 0o600)
+        except OSError:
+            pass
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    @property
+    def held(self) -> bool:
+        return self._fh is not None
+
+
+class Library:
+    """An open library.  ``write=True`` takes the writer lock."""
+
+    def __init__(self, location: _paths.LibraryPaths, *, write: bool = False) -> None:
+        self.paths = location
+        self.writable = write
+        self.lock = WriterLock(location.lock)
+        if write:
+            location.ensure()
+            self.lock.acquire()
+        elif not location.catalog.exists():
+            location.ensure()
+        try:
+            self.catalog = Catalog(location.catalog)
+        except Exception:
+            self.lock.release()
+            raise
+        self._indexes: dict[str, VectorIndex] = {}
+        self._index_lock = threading.Lock()
+
+    @classmethod
+    def open(cls, library: str | os.PathLike[str] | None = None, *, write: bool = False) -> Library:
+        return cls(_paths.resolve(library), write=write)
+
+    @classmethod
+    def open_best(cls, library: str | os.PathLike[str] | None = None) -> Library:
+        """Writable when no other process writes it (so repairs are saved), else read-only."""
+        try:
+            return cls.open(library, write=True)
+        except LibraryLocked:
+            return cls.open(library, write=False)
+
+    def close(self) -> None:
+        with self._index_lock:
+            if self.writable:
+                for idx in self._indexes.values():
+                    try:
+                        idx.save(self.catalog)
+                    except OSError:
+                        pass
+            self._indexes.clear()
+        self.catalog.close()
+        self.lock.release()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def root(self) -> Path:
+        return self.paths.root
+
+    def model_spec(self, override: str | None = None) -> str:
+        """The model to use: an explicit choice, $CLIPGALLERY_MODEL, the library's, the default."""
+        return (override or os.environ.get(ENV_MODEL) or self.catalog.get_meta("model_spec")
+                or DEFAULT_MODEL)
+
+    def vector_index(self, model_id: str, dim: int) -> VectorIndex:
+        """The (shared, opened and synced) vector index of ``model_id``."""
+        with self._index_lock:
+            idx = self._indexes.get(model_id)
+            if idx is None:
+                idx = VectorIndex(self.paths.index_dir, model_id, dim)
+                # A reader never writes the library: it loads what it can and
+                # rebuilds in memory when the file is stale.
+                idx.open(self.catalog, persist=self.writable)
+                self._indexes[model_id] = idx
+            else:
+                idx.sync(self.catalog)
+            return idx
+
+    # -- models -------------------------------------------------------------------
+
+    @property
+    def hub_cache(self) -> Path:
+        return self.paths.models / "hub"
+
+    def load_encoder(self, spec: str | None = None, device: str | None = None) -> Encoder:
+        """Load the library's model (or ``spec``); raises ModelUnavailable."""
+        return load_encoder(self.model_spec(spec), device=device, cache_dir=self.hub_cache)
+
+    def index_for(self, encoder: Encoder) -> VectorIndex:
+        return self.vector_index(encoder.model_id, encoder.dim)
+
+    def activate_model(self, encoder: Encoder, spec: str) -> None:
+        """Make ``encoder``'s vectors the ones the library searches."""
+        self.catalog.set_meta("model_spec", spec)
+        self.catalog.set_meta("model_id", encoder.model_id)
