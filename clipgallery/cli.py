@@ -120,7 +120,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             print("The library is empty: index a folder first "
                   "('clipgallery index FOLDER').", file=sys.stderr)
             return 1
-        encoder = lib.load_encoder(args.model, device=args.device)
+        encoder = lib.load_encoder(lib.search_spec(args.model), device=args.device)
         searcher = Searcher(lib.catalog, lib.index_for(encoder), encoder)
         text = " ".join(args.text)
         if args.similar:
@@ -181,6 +181,87 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_model(args: argparse.Namespace) -> int:
+    from clipgallery.core import models
+    from clipgallery.core.library import Library
+
+    action = args.model_command
+    if action is None:
+        print("usage: clipgallery model {list,import,download,use}", file=sys.stderr)
+        return 2
+    if action == "import":
+        with Library.open(args.library, write=True) as lib:
+            spec, model_id = models.import_model(Path(args.path), lib.paths.models,
+                                                 arch=args.arch, name=args.name)
+            if args.use:
+                lib.switch_model(spec)
+        if args.json:
+            _print_json({"spec": spec, "model_id": model_id})
+        else:
+            print(f"Imported {model_id}\n  into {spec}")
+            print("Use it with 'clipgallery model use " + spec + "'" if not args.use else
+                  "The library will switch to it at the next indexing run.")
+        return 0
+    if action == "download":
+        import threading
+
+        with Library.open(args.library) as lib:
+            shown = _Progress(sys.stderr.isatty())
+            cancel = threading.Event()
+
+            def report(p):
+                if shown.enabled:
+                    total = f"/{p.total / 1e6:.0f}" if p.total else ""
+                    sys.stderr.write(f"\r\033[KDownloading {args.spec}: {p.done / 1e6:.0f}"
+                                     f"{total} MB, {p.speed / 1e6:.1f} MB/s")
+                    sys.stderr.flush()
+            try:
+                path = models.download(args.spec, lib.hub_cache, report, cancel)
+            except KeyboardInterrupt:
+                cancel.set()
+                print("\nCancelled; run the same command again to resume.", file=sys.stderr)
+                return 130
+        print(f"\nDownloaded {args.spec} to {path}" if shown.enabled else
+              f"Downloaded {args.spec} to {path}")
+        return 0
+    if action == "use":
+        with Library.open(args.library, write=True) as lib:
+            lib.load_encoder(args.spec, device="cpu")  # refuse what cannot be loaded
+            lib.switch_model(args.spec)
+            pending = lib.catalog.get_meta("next_model_spec")
+        print(f"Switching to {args.spec}: run 'clipgallery index' to re-encode; search keeps "
+              "using the current vectors until that is done." if pending else
+              f"The library uses {args.spec}.")
+        return 0
+    # list
+    with Library.open(args.library) as lib:
+        inst = models.installed(lib.paths.models)
+        using = lib.catalog.get_meta("model_spec")
+        pending = lib.catalog.get_meta("next_model_spec")
+        info = {
+            "library_model": using,
+            "library_model_id": lib.catalog.model_id,
+            "switching_to": pending,
+            "installed": models.as_dicts(inst),
+            "curated": [dict(models.asdict(m), spec=m.spec) for m in models.CURATED],
+        }
+    if args.json:
+        _print_json(info)
+        return 0
+    print(f"The library uses: {using or 'no model yet'}"
+          + (f" (switching to {pending})" if pending else ""))
+    print("Installed:")
+    for m in inst:
+        print(f"  {m.spec}  [{m.kind}, {m.size_mb:.0f} MB]  {m.model_id}")
+    if not inst:
+        print("  none")
+    print("Recommended (download with 'clipgallery model download SPEC'):")
+    for m in models.CURATED:
+        print(f"  {m.role:<12} {m.spec:<48} {m.dim}-d, {m.download_mb} MB, {m.speed}, "
+              f"ImageNet {m.imagenet_top1}%, {m.licence}: {m.note}")
+    return 0
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
     from clipgallery.app.main import run_app
 
@@ -188,7 +269,8 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: an option given before the sub-command is not reset by the sub-parser.
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     common.add_argument("--library", metavar="DIR",
                         help="library folder (default: $CLIPGALLERY_HOME or the user data dir)")
     common.add_argument("--model", metavar="SPEC",
@@ -222,6 +304,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-q", "--quiet", action="store_true", help="do not list skipped files")
     s.set_defaults(func=cmd_status)
 
+    s = sub.add_parser("model", parents=[common], help="list, download, import or use models")
+    msub = s.add_subparsers(dest="model_command")
+    m = msub.add_parser("list", parents=[common], help="installed and recommended models")
+    m.add_argument("--json", action="store_true")
+    m = msub.add_parser("import", parents=[common], help="import a model file or folder")
+    m.add_argument("path", help="an open_clip checkpoint (.safetensors, .bin, .pt) or folder")
+    m.add_argument("--arch", help="open_clip architecture name or config JSON (for files)")
+    m.add_argument("--name", help="name in the model store")
+    m.add_argument("--use", action="store_true", help="switch the library to it")
+    m.add_argument("--json", action="store_true")
+    m = msub.add_parser("download", parents=[common], help="download NAME:PRETRAINED")
+    m.add_argument("spec")
+    m = msub.add_parser("use", parents=[common], help="switch the library to a model")
+    m.add_argument("spec")
+    s.set_defaults(func=cmd_model, model_command=None)
+
     s = sub.add_parser("gui", parents=[common], help="open the desktop app (the default)")
     s.add_argument("--folder", action="append", default=[], help="add this folder")
     s.add_argument("--query", help="search for this at start")
@@ -236,6 +334,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["gui", *(argv if argv is not None else sys.argv[1:])])
+    for name in ("library", "model", "device"):
+        if not hasattr(args, name):
+            setattr(args, name, None)
+    if not hasattr(args, "verbose"):
+        args.verbose = False
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     from clipgallery.core.catalog import CatalogError

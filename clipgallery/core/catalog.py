@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 INDEXED = "indexed"
 SKIPPED = "skipped"
@@ -76,6 +76,18 @@ _MIGRATIONS: dict[int, str] = {
         photo_id INTEGER NOT NULL
     );
     """,
+    2: """
+    -- A perceptual hash (64-bit difference hash of the oriented image) finds
+    -- near-duplicates without any model; smart albums are saved searches.
+    ALTER TABLE photos ADD COLUMN phash INTEGER;
+    CREATE TABLE albums(
+        id INTEGER PRIMARY KEY,
+        name TEXT UNIQUE NOT NULL,
+        query TEXT NOT NULL,
+        filters TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL
+    );
+    """,
 }
 
 # Metadata columns a decoder may fill (see clipgallery.core.metadata).
@@ -90,6 +102,7 @@ META_COLUMNS = (
     "gps_lat",
     "gps_lon",
     "orientation",
+    "phash",
 )
 
 
@@ -131,6 +144,7 @@ class Photo:
     gps_lat: float | None = None
     gps_lon: float | None = None
     orientation: int | None = None
+    phash: int | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Photo:

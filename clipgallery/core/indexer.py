@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clipgallery.core import imaging
+from clipgallery.core import imaging, phash
 from clipgallery.core.catalog import INDEXED, MISSING, SKIPPED, Catalog, Photo
 from clipgallery.core.encoder import Encoder
 from clipgallery.core.vector_index import VectorIndex
@@ -366,6 +366,7 @@ class Indexer:
                                  max_pixels=self.max_pixels)
             prep.tensor = self.encoder.preprocess_image(dec.image)
             prep.meta = dict(dec.meta)
+            prep.meta["phash"] = phash.dhash(dec.image)
         except imaging.DecodeError as e:
             prep.error = e.reason
         except Exception as e:  # noqa: BLE001 - one bad file must never stop the queue
@@ -430,5 +431,5 @@ class Indexer:
     def _meta_of_hash(self, h: str) -> dict[str, object]:
         rows = self.catalog._q(
             "SELECT width, height, file_type, taken_at, camera_make, camera_model, lens, "
-            "gps_lat, gps_lon, orientation FROM photos WHERE content_hash=? LIMIT 1", (h,))
+            "gps_lat, gps_lon, orientation, phash FROM photos WHERE content_hash=? LIMIT 1", (h,))
         return dict(rows[0]) if rows else {}

@@ -128,9 +128,24 @@ class Library:
         return self.paths.root
 
     def model_spec(self, override: str | None = None) -> str:
-        """The model to use: an explicit choice, $CLIPGALLERY_MODEL, the library's, the default."""
+        """The model to index with: an explicit choice, $CLIPGALLERY_MODEL, the model the
+        library is switching to, the library's model, or the default."""
+        return (override or os.environ.get(ENV_MODEL) or self.catalog.get_meta("next_model_spec")
+                or self.catalog.get_meta("model_spec") or DEFAULT_MODEL)
+
+    def search_spec(self, override: str | None = None) -> str:
+        """The model to search with: while a switch is under way, the old (complete) one."""
         return (override or os.environ.get(ENV_MODEL) or self.catalog.get_meta("model_spec")
-                or DEFAULT_MODEL)
+                or self.catalog.get_meta("next_model_spec") or DEFAULT_MODEL)
+
+    def switch_model(self, spec: str) -> None:
+        """Start using ``spec``: the next indexing run re-encodes the library with it, and
+        search keeps using the current vectors until that run is complete."""
+        if self.catalog.get_meta("model_spec") in (None, spec):
+            self.catalog.set_meta("model_spec", spec)
+            self.catalog._x("DELETE FROM meta WHERE key='next_model_spec'")
+        else:
+            self.catalog.set_meta("next_model_spec", spec)
 
     def vector_index(self, model_id: str, dim: int) -> VectorIndex:
         """The (shared, opened and synced) vector index of ``model_id``."""
@@ -153,7 +168,7 @@ class Library:
         return self.paths.models / "hub"
 
     def load_encoder(self, spec: str | None = None, device: str | None = None) -> Encoder:
-        """Load the library's model (or ``spec``); raises ModelUnavailable."""
+        """Load ``spec`` (default: the model to index with); raises ModelUnavailable."""
         return load_encoder(self.model_spec(spec), device=device, cache_dir=self.hub_cache)
 
     def index_for(self, encoder: Encoder) -> VectorIndex:
@@ -161,5 +176,8 @@ class Library:
 
     def activate_model(self, encoder: Encoder, spec: str) -> None:
         """Make ``encoder``'s vectors the ones the library searches."""
-        self.catalog.set_meta("model_spec", spec)
-        self.catalog.set_meta("model_id", encoder.model_id)
+        with self.catalog.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('model_spec', ?)", (spec,))
+            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('model_id', ?)",
+                       (encoder.model_id,))
+            db.execute("DELETE FROM meta WHERE key='next_model_spec' AND value=?", (spec,))
