@@ -50,8 +50,10 @@ class _Progress:
 
 
 def _print_json(obj: object) -> None:
-    json.dump(obj, sys.stdout, ensure_ascii=False, indent=2)
-    sys.stdout.write("\n")
+    # A path that is not valid UTF-8 holds lone surrogates (os.fsdecode); written as
+    # \udcXX escapes it stays valid JSON and json.loads + os.fsencode give the bytes back.
+    text = json.dumps(obj, ensure_ascii=False, indent=2)
+    sys.stdout.write(text.encode("utf-8", "backslashreplace").decode("utf-8") + "\n")
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -262,6 +264,47 @@ def cmd_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from clipgallery.core.check import check
+    from clipgallery.core.library import Library
+
+    with Library.open(args.library, write=args.repair) as lib:
+        rep = check(lib, repair=args.repair)
+    if args.json:
+        _print_json(rep.as_dict())
+    else:
+        for p in rep.problems:
+            print(f"problem: {p}")
+        for r in rep.repaired:
+            print(f"repaired: {r}")
+        if rep.ok:
+            print("The library is consistent.")
+        elif not args.repair:
+            print("Run 'clipgallery check --repair' to fix it.")
+    return 0 if rep.ok or args.repair else 1
+
+
+def cmd_folder(args: argparse.Namespace) -> int:
+    from clipgallery.core.library import Library
+
+    with Library.open(args.library, write=True) as lib:
+        if args.folder_command == "relocate":
+            new = Path(os.path.abspath(args.new))
+            if not new.is_dir():
+                print(f"error: {os.fsdecode(new)} is not a folder", file=sys.stderr)
+                return 2
+            n = lib.catalog.relocate_folder(os.path.abspath(args.old), new)
+            print(f"Moved {n} photos to {os.fsdecode(new)}; run 'clipgallery index' to check "
+                  "them (nothing is re-encoded).")
+        elif args.folder_command == "remove":
+            n = lib.catalog.remove_folder(os.path.abspath(args.path))
+            print(f"Removed the folder and its {n} photos from the library (files untouched).")
+        else:
+            for f in lib.catalog.folders():
+                print(os.fsdecode(f) + ("" if f.is_dir() else "  (offline)"))
+    return 0
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
     from clipgallery.app.main import run_app
 
@@ -320,6 +363,22 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("spec")
     s.set_defaults(func=cmd_model, model_command=None)
 
+    s = sub.add_parser("check", parents=[common], help="check the library's consistency")
+    s.add_argument("--repair", action="store_true", help="fix what is found")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_check)
+
+    s = sub.add_parser("folder", parents=[common], help="list, remove or relocate folders")
+    fsub = s.add_subparsers(dest="folder_command")
+    fsub.add_parser("list", parents=[common])
+    f = fsub.add_parser("remove", parents=[common], help="forget a folder (files untouched)")
+    f.add_argument("path")
+    f = fsub.add_parser("relocate", parents=[common],
+                        help="a folder moved (e.g. a drive at another mount point)")
+    f.add_argument("old")
+    f.add_argument("new")
+    s.set_defaults(func=cmd_folder, folder_command=None)
+
     s = sub.add_parser("gui", parents=[common], help="open the desktop app (the default)")
     s.add_argument("--folder", action="append", default=[], help="add this folder")
     s.add_argument("--query", help="search for this at start")
@@ -330,6 +389,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Privacy: whatever ClipGallery writes (catalog, index, models, thumbnails) is
+    # readable by the user only.
+    os.umask(0o077)
+    # Paths that are not valid UTF-8 print as their original bytes.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="surrogateescape")
+            except (ValueError, OSError):
+                pass
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -341,13 +410,16 @@ def main(argv: list[str] | None = None) -> int:
         args.verbose = False
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    from clipgallery.core.catalog import CatalogError
+    from clipgallery.core.catalog import CatalogError, StorageError
     from clipgallery.core.encoder import ModelUnavailable
     from clipgallery.core.library import LibraryLocked
     from clipgallery.core.search import SearchError
 
     try:
         return int(args.func(args) or 0)
+    except StorageError as e:
+        print(f"clipgallery: {e}", file=sys.stderr)
+        return 3
     except (ModelUnavailable, LibraryLocked, CatalogError, SearchError) as e:
         print(f"clipgallery: {e}", file=sys.stderr)
         return 2

@@ -14,11 +14,65 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
-TINY_CLIP = TESTS / "data" / "tiny-clip"
+TINY_CLIP = Path(os.environ.get("CLIPGALLERY_TEST_TINY_MODEL") or TESTS / "data" / "tiny-clip")
 CORPUS = (ROOT.parent / "shared" / "corpus").resolve()
 
 if str(TESTS.parent) not in sys.path:
     sys.path.insert(0, str(TESTS.parent))
+
+
+_LOCAL_PREFIXES = ("127.", "::1", "0.0.0.0", "localhost")
+NETWORK_ATTEMPTS: list[str] = []
+
+
+def _is_local(address) -> bool:
+    if isinstance(address, (str, bytes)):  # AF_UNIX
+        return True
+    host = str(address[0]) if address else ""
+    return host.startswith(_LOCAL_PREFIXES) or host == ""
+
+
+@pytest.fixture(autouse=True)
+def _no_network(request, monkeypatch):
+    """Privacy promise: nothing in ClipGallery reaches the network on its own.
+
+    Every test runs with outbound connections blocked and recorded; a test fails if
+    any was attempted, unless it is marked ``network_probe`` (the explicit "is the
+    model hub reachable?" check that precedes a download the user asked for).
+    """
+    import socket
+
+    attempts: list[str] = []
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+
+    def guard(address):
+        if not _is_local(address):
+            attempts.append(repr(address))
+            raise OSError(101, f"network blocked by the test-suite: {address!r}")
+
+    def connect(self, address):
+        guard(address)
+        return real_connect(self, address)
+
+    def connect_ex(self, address):
+        guard(address)
+        return real_connect_ex(self, address)
+
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, *a, **k):
+        if host is not None and not _is_local((host,)):
+            attempts.append(f"dns:{host}")
+            raise socket.gaierror(-3, f"DNS blocked by the test-suite: {host}")
+        return real_getaddrinfo(host, *a, **k)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    yield attempts
+    if attempts and request.node.get_closest_marker("network_probe") is None:
+        pytest.fail(f"unexpected network access: {attempts}")
 
 
 @pytest.fixture(autouse=True)

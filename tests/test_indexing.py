@@ -186,7 +186,7 @@ def test_model_unavailable_is_quick_and_clear(cli, photos, library_dir):
     code, out, err = cli("index", photos, "--library", library_dir,
                          "--model", "ViT-B-32-256:datacomp_s34b_b86k")
     assert code == 2 and time.monotonic() - t < 15
-    assert "not downloaded" in err and "Traceback" not in err
+    assert "not on this computer" in err and "Traceback" not in err
     code, out, err = cli("index", photos, "--library", library_dir, "--model", "Nope-42:x")
     assert code == 2 and "no model architecture" in err
     code, out, err = cli("index", photos, "--library", library_dir, "--model", str(photos))

@@ -109,12 +109,15 @@ def test_bad_model_files_are_refused_and_library_untouched(cli, tiny_model, libr
     assert not list((library_dir / "models").glob("*"))
 
 
-def test_offline_download_is_refused_quickly(cli, library_dir):
+@pytest.mark.network_probe
+def test_offline_download_is_refused_quickly(cli, library_dir, _no_network):
     t = time.monotonic()
     code, out, err = cli("model", "download", "ViT-B-32-256:datacomp_s34b_b86k",
                          "--library", library_dir)
     assert code == 2 and time.monotonic() - t < 10
     assert "offline" in err and "model import" in err
+    # The only attempt was the reachability check of the hub, for this download.
+    assert _no_network and all("huggingface.co" in a for a in _no_network)
 
 
 def test_switching_models_keeps_search_answering(tmp_path, tiny_model, library_dir):

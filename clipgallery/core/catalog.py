@@ -14,6 +14,7 @@ Paths are stored as BLOBs (``os.fsencode``) so that non-UTF-8 file names round-t
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import threading
@@ -108,6 +109,33 @@ META_COLUMNS = (
 
 class CatalogError(Exception):
     """The catalog cannot be opened or written; the message is for the user."""
+
+
+class StorageError(CatalogError):
+    """The library's disk refused a write (full, read-only, no permission)."""
+
+
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM,
+                   getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def storage_error(e: BaseException, where: os.PathLike[str] | str) -> StorageError | None:
+    """A clear StorageError for a failed write, or None if ``e`` is something else."""
+    msg = str(e).lower()
+    if isinstance(e, OSError) and e.errno in _STORAGE_ERRNOS:
+        kind = {errno.ENOSPC: "the disk is full", errno.EFBIG: "the disk is full (file too large)",
+                errno.EROFS: "the disk is read-only"}.get(e.errno, "it is not writable")
+    elif isinstance(e, sqlite3.OperationalError) and "full" in msg:
+        kind = "the disk is full"
+    elif isinstance(e, sqlite3.OperationalError) and "readonly" in msg:
+        kind = "it is read-only"
+    elif isinstance(e, sqlite3.OperationalError) and "disk i/o error" in msg:
+        kind = "the disk is full or failing (SQLite reported an I/O error)"
+    else:
+        return None
+    return StorageError(
+        f"Cannot write to the library at {os.fsdecode(where)}: {kind}. Indexing is paused and "
+        "nothing was lost; free some space (or fix the permissions) and index again.")
 
 
 def encode_path(path: str | os.PathLike[str]) -> bytes:
@@ -277,6 +305,26 @@ class Catalog:
             db.execute("DELETE FROM photos WHERE path >= ? AND path < ?", (lo, hi))
             db.execute("DELETE FROM folders WHERE path=?", (encode_path(path),))
         return len(ids)
+
+    def relocate_folder(self, old: str | os.PathLike[str], new: str | os.PathLike[str]) -> int:
+        """Point a folder (and every photo under it) at a new location, e.g. a drive that
+        came back under another mount point.  Vectors are kept: nothing is re-encoded."""
+        old_b = encode_path(old).rstrip(os.sep.encode())
+        new_b = encode_path(new).rstrip(os.sep.encode())
+        lo, hi = path_prefix_range(old)
+        with self.transaction() as db:
+            rows = db.execute("SELECT id, path FROM photos WHERE path >= ? AND path < ?",
+                              (lo, hi)).fetchall()
+            for pid, path in rows:
+                target = new_b + bytes(path)[len(old_b):]
+                db.execute("DELETE FROM photos WHERE path=? AND id<>?", (target, pid))
+                db.execute("UPDATE photos SET path=? WHERE id=?", (target, pid))
+            self._log(db, [r[0] for r in rows])
+            db.execute("UPDATE OR REPLACE folders SET path=? WHERE path=?", (new_b, old_b))
+            if db.execute("SELECT changes()").fetchone()[0] == 0:
+                db.execute("INSERT OR IGNORE INTO folders(path, added_at) VALUES(?, ?)",
+                           (new_b, time.time()))
+        return len(rows)
 
     def folders(self) -> list[Path]:
         return [decode_path(r[0]) for r in self._q("SELECT path FROM folders ORDER BY path")]

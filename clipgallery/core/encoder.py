@@ -298,10 +298,9 @@ def load_encoder(spec: str | ModelSpec, *, device: str | None = None,
         else:
             weights = cached_weights(spec, cache_dir)
             if weights is None:
-                where = "the model hub is reachable" if hub_reachable() else (
-                    "this computer is offline")
+                # No network probe here: only a download the user asks for goes online.
                 raise ModelUnavailable(
-                    f"Model {spec} is not downloaded yet and {where}. Download it with "
+                    f"Model {spec} is not on this computer yet. Download it with "
                     f"'clipgallery model download {spec}' or import a model file with "
                     f"'clipgallery model import FILE --arch {spec.name}'.")
             tag_cfg = open_clip.get_pretrained_cfg(spec.name, spec.pretrained or "")

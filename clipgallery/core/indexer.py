@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sqlite3
 import stat as _stat
 import threading
 import time
@@ -37,7 +38,14 @@ from pathlib import Path
 import numpy as np
 
 from clipgallery.core import imaging, phash
-from clipgallery.core.catalog import INDEXED, MISSING, SKIPPED, Catalog, Photo
+from clipgallery.core.catalog import (
+    INDEXED,
+    MISSING,
+    SKIPPED,
+    Catalog,
+    Photo,
+    storage_error,
+)
 from clipgallery.core.encoder import Encoder
 from clipgallery.core.vector_index import VectorIndex
 
@@ -178,7 +186,11 @@ class Indexer:
     # -- planning -------------------------------------------------------------
 
     def run(self, folders: Sequence[os.PathLike[str] | str]) -> IndexSummary:
-        """Reconcile ``folders`` (recursively) with the catalog."""
+        """Reconcile ``folders`` (recursively) with the catalog.
+
+        Raises :class:`~clipgallery.core.catalog.StorageError` when the library's disk
+        refuses a write; everything committed before stays consistent.
+        """
         t0 = time.monotonic()
         summary = IndexSummary()
         model = self.encoder.model_id
@@ -250,6 +262,16 @@ class Indexer:
 
     def _execute(self, jobs: list[_Job], gone: list[Photo], summary: IndexSummary,
                  t0: float) -> IndexSummary:
+        try:
+            return self._execute_unguarded(jobs, gone, summary, t0)
+        except (OSError, sqlite3.OperationalError) as e:
+            err = storage_error(e, self.catalog.path.parent)
+            if err is None:
+                raise
+            raise err from e
+
+    def _execute_unguarded(self, jobs: list[_Job], gone: list[Photo], summary: IndexSummary,
+                           t0: float) -> IndexSummary:
         model = self.encoder.model_id
         # Content we already hold a vector for: moved, renamed or copied files.
         reusable = self.catalog.hashes_with_vectors(model)
