@@ -451,23 +451,44 @@ class Catalog:
 
     def indexed_vectors(self, model_id: str,
                         ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, vectors) of searchable photos for ``model_id`` (optionally only ``ids``)."""
+        """(ids, vectors) of searchable photos for ``model_id`` (optionally only ``ids``).
+
+        Streams rows into one preallocated array, so a million vectors cost their own
+        size in memory, not that again in Python objects.
+        """
         sql = ("SELECT p.id, e.vector FROM photos p JOIN embeddings e ON e.photo_id=p.id "
                "WHERE e.model_id=? AND p.status=?")
-        rows: list[sqlite3.Row] = []
         if ids is None:
-            rows = self._q(sql + " ORDER BY p.id", (model_id, INDEXED))
+            n = self.indexed_count(model_id)
+            batches = [(sql + " ORDER BY p.id", (model_id, INDEXED))]
         else:
             ids = list(ids)
+            n = len(ids)
+            batches = []
             for i in range(0, len(ids), 900):
                 chunk = ids[i:i + 900]
-                rows += self._q(sql + f" AND p.id IN ({','.join('?' * len(chunk))})",
-                                (model_id, INDEXED, *chunk))
-        if not rows:
+                batches.append((sql + f" AND p.id IN ({','.join('?' * len(chunk))})",
+                                (model_id, INDEXED, *chunk)))
+        out_ids = np.empty(n, dtype=np.int64)
+        vecs: np.ndarray | None = None
+        k = 0
+        with self._lock:
+            for q, params in batches:
+                cur = self._db.execute(q, params)
+                while rows := cur.fetchmany(4096):
+                    for pid, blob in rows:
+                        if vecs is None:
+                            vecs = np.empty((n, len(blob) // 4), dtype=np.float32)
+                        if k >= n:  # rows appeared since the count: grow
+                            out_ids = np.resize(out_ids, 2 * n + 1)
+                            vecs = np.resize(vecs, (2 * n + 1, vecs.shape[1]))
+                            n = 2 * n + 1
+                        out_ids[k] = pid
+                        vecs[k] = np.frombuffer(blob, dtype=np.float32)
+                        k += 1
+        if vecs is None or k == 0:
             return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
-        out_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        vecs = np.stack([blob_to_vector(r[1]) for r in rows])
-        return out_ids, vecs
+        return out_ids[:k], vecs[:k]
 
     def ids_with_embedding(self, model_id: str, ids: Sequence[int]) -> set[int]:
         """Which of ``ids`` have a stored vector for ``model_id`` (whatever their status)."""

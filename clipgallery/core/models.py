@@ -266,8 +266,11 @@ def import_model(source: Path, store: Path, *, arch: str | None = None,
         raise ModelUnavailable(f"A model named '{safe}' is already installed ({final}).")
     tmp = Path(tempfile.mkdtemp(prefix=".import-", dir=store))
     try:
-        (tmp / LOCAL_CONFIG).write_text(json.dumps(
-            {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg}, indent=2))
+        if source.is_dir():  # byte for byte, so the model id stays the same
+            shutil.copyfile(source / LOCAL_CONFIG, tmp / LOCAL_CONFIG)
+        else:
+            (tmp / LOCAL_CONFIG).write_text(json.dumps(
+                {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg}, indent=2))
         if weights.suffix == ".safetensors":
             shutil.copyfile(weights, tmp / WEIGHTS_NAME)
         else:

@@ -1,0 +1,434 @@
+"""ClipGallery vs rclip 3.3.0: a fresh full index of the same camera-size JPEGs (issue #9).
+
+usage: .venv/bin/python benchmarks/bench_vs_rclip.py [--count N] [--grain SIGMA] [--keep]
+                                                    [--no-rclip] [--no-pieces]
+
+Steps, in one run (rclip's harness lives in ../shared/peers/rclip, see its README.md):
+
+1. prepares rclip offline (``setup.sh``, only when /tmp/rclip-venv or /tmp/rclip-models is
+   missing) and builds ``N`` 6000x4000 JPEGs with its ``make_corpus.py`` (reused if there);
+2. rclip: ``run_rclip_index.sh DIR`` (fresh data dir; end-to-end and index-phase images/s);
+3. ClipGallery: ``python -m clipgallery index DIR --library L --model M --json`` as a
+   subprocess, so start-up counts as it does for rclip.  M is a local model folder holding a
+   random-weight ViT-B-32-256 (seed 0; datacomp_s34b_b86k's preprocessing), written once
+   to /tmp.  A warm-up run on 2 photos first does the one-time model set-up (e.g. an ONNX
+   export, like rclip's pre-converted models); then everything in L but its model files
+   and caches is deleted, so the timed run is a fresh index.  It measures whatever
+   ``clipgallery index`` does (ONNX Runtime once the library wires it in, else PyTorch);
+4. the pieces, in-process, so the ceiling is known: decode + preprocess per photo
+   (``imaging.decode(path, min_side=...)``, and rclip's full-size decode for reference),
+   the PyTorch image tower and the ONNX Runtime image tower (float32, int8) per photo, and
+   the in-process Indexer with the ONNX encoder (no start-up).
+
+Prints a table and writes ``benchmarks/results/vs_rclip.json``.  CPU use by other
+processes during each timed run is reported ("others", cores): well above 0 means the
+numbers were disturbed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PEER = (ROOT.parent / "shared" / "peers" / "rclip").resolve()
+RCLIP_VENV = Path(os.environ.get("RCLIP_VENV", "/tmp/rclip-venv"))
+RCLIP_MODELS = Path(os.environ.get("RCLIP_MODELS", "/tmp/rclip-models"))
+MODEL_DIR = Path("/tmp/clipgallery-bench-vit-b-32-256-random")
+RESULTS = ROOT / "benchmarks" / "results" / "vs_rclip.json"
+ARCH, TAG = "ViT-B-32-256", "datacomp_s34b_b86k"
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+# -- CPU accounting ------------------------------------------------------------------------
+
+
+def _machine_busy_s() -> float:
+    """Busy CPU seconds of the whole machine so far (no idle, no iowait)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _self_cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+class CpuWatch:
+    """Wall time, our CPU and everybody else's CPU over a ``with`` block."""
+
+    def __enter__(self) -> CpuWatch:
+        self.t0, self.m0 = time.perf_counter(), _machine_busy_s()
+        self.c0 = _children_cpu_s() + _self_cpu_s()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.t0
+        ours = _children_cpu_s() + _self_cpu_s() - self.c0
+        self.ours = ours / self.wall
+        self.others = max(0.0, _machine_busy_s() - self.m0 - ours) / self.wall
+
+
+# -- preparation ----------------------------------------------------------------------------
+
+
+def ensure_rclip() -> None:
+    if (RCLIP_VENV / "bin" / "rclip").exists() and (RCLIP_MODELS / "EXPORT_INFO.json").exists():
+        return
+    log("preparing rclip (setup.sh, about a minute)")
+    env = dict(os.environ, TORCH_VENV=sys.prefix)
+    subprocess.run([str(PEER / "setup.sh")], env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def ensure_corpus(folder: Path, count: int, grain: float) -> None:
+    if folder.is_dir() and len(list(folder.glob("*.jpg"))) == count:
+        return
+    shutil.rmtree(folder, ignore_errors=True)
+    log(f"building {count} camera-size JPEGs in {folder} (make_corpus.py)")
+    cmd = [str(RCLIP_VENV / "bin" / "python"), str(PEER / "make_corpus.py"), str(folder),
+           "-n", str(count)]
+    if grain:
+        cmd += ["--grain", str(grain)]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+
+
+def ensure_model() -> Path:
+    """A local open_clip model folder: random-weight ViT-B-32-256 (seed 0)."""
+    weights = MODEL_DIR / "open_clip_model.safetensors"
+    if weights.is_file() and (MODEL_DIR / "open_clip_config.json").is_file():
+        return MODEL_DIR
+    import open_clip
+    import torch
+    from open_clip.transform import merge_preprocess_dict
+    from safetensors.torch import save_file
+
+    log(f"writing a random-weight {ARCH} to {MODEL_DIR}")
+    torch.manual_seed(0)
+    model = open_clip.create_model(ARCH, pretrained=None)
+    pp = merge_preprocess_dict({}, open_clip.get_pretrained_cfg(ARCH, TAG))
+    cfg = {"model_cfg": open_clip.get_model_config(ARCH), "preprocess_cfg": pp}
+    tmp = Path(tempfile.mkdtemp(prefix=MODEL_DIR.name + ".", dir=MODEL_DIR.parent))
+    (tmp / "open_clip_config.json").write_text(json.dumps(cfg, indent=1))
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+              str(tmp / "open_clip_model.safetensors"))
+    shutil.rmtree(MODEL_DIR, ignore_errors=True)
+    os.rename(tmp, MODEL_DIR)
+    return MODEL_DIR
+
+
+# -- the timed runs ---------------------------------------------------------------------------
+
+
+_RCLIP_LINE = re.compile(
+    r"run 1: (\d+)/(\d+) images indexed \((\d+) skipped\), end-to-end ([\d.]+) s = ([\d.]+) "
+    r"images/s; index phase ([\d.]+) s = ([\d.]+) images/s .*?rclip kept ([\d.]+) of \d+ "
+    r"cores busy, everything else ([\d.]+)")
+
+
+def run_rclip(folder: Path) -> dict[str, Any]:
+    log("rclip: fresh full index")
+    env = dict(os.environ, REPEATS="1", WARM="1", RCLIP_VENV=str(RCLIP_VENV),
+               RCLIP_MODELS=str(RCLIP_MODELS))
+    out = subprocess.run([str(PEER / "run_rclip_index.sh"), str(folder)], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    m = _RCLIP_LINE.search(out)
+    if not m:
+        raise RuntimeError(f"cannot parse run_rclip_index.sh output:\n{out}")
+    return {
+        "indexed": int(m[1]), "files": int(m[2]), "skipped": int(m[3]),
+        "wall_s": float(m[4]), "photos_per_s": float(m[5]),
+        "index_phase_s": float(m[6]), "index_phase_photos_per_s": float(m[7]),
+        "cores_busy": float(m[8]), "others_cores": float(m[9]),
+        "output": out.strip().splitlines(),
+    }
+
+
+def _clipgallery(args: list[str]) -> tuple[dict[str, Any], str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("CLIPGALLERY_MODEL", None)
+    p = subprocess.run([sys.executable, "-m", "clipgallery", *args], cwd=ROOT, env=env,
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"clipgallery {' '.join(args)} failed ({p.returncode}):\n"
+                           f"{p.stderr[-3000:]}")
+    return json.loads(p.stdout), p.stderr
+
+
+def _backend_of(library: Path) -> str:
+    if any(library.rglob("visual.onnx")):
+        return "onnxruntime"
+    return "pytorch"
+
+
+def run_clipgallery(folder: Path, work: Path, model: Path) -> dict[str, Any]:
+    library = work / "library"
+    shutil.rmtree(library, ignore_errors=True)
+    warm = work / "warmup-photos"
+    shutil.rmtree(warm, ignore_errors=True)
+    warm.mkdir(parents=True)
+    for p in sorted(folder.glob("*.jpg"))[:2]:
+        shutil.copyfile(p, warm / p.name)
+    log("ClipGallery: warm-up run (one-time model set-up)")
+    t0 = time.perf_counter()
+    _clipgallery(["index", str(warm), "--library", str(library), "--model", str(model), "--json"])
+    setup_s = time.perf_counter() - t0
+    # Keep the model files and caches of the library, drop everything it knows about photos.
+    for p in library.iterdir():
+        if p.name.startswith("catalog.sqlite3") or p.name in ("index", "writer.lock"):
+            if p.is_dir():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+    shutil.rmtree(library / "cache" / "thumbnails", ignore_errors=True)
+    shutil.rmtree(warm)
+    for p in folder.glob("*.jpg"):  # page cache, as rclip's WARM=1
+        p.read_bytes()
+    log("ClipGallery: fresh full index")
+    with CpuWatch() as w:
+        summary, _ = _clipgallery(["index", str(folder), "--library", str(library),
+                                   "--model", str(model), "--json"])
+    n = int(summary.get("indexed", 0))
+    elapsed = float(summary.get("elapsed", 0.0)) or None
+    return {
+        "backend": _backend_of(library),
+        "indexed": n, "skipped": len(summary.get("skipped", [])),
+        "wall_s": round(w.wall, 2), "photos_per_s": round(n / w.wall, 2),
+        "index_phase_s": elapsed,
+        "index_phase_photos_per_s": round(n / elapsed, 2) if elapsed else None,
+        "cores_busy": round(w.ours, 2), "others_cores": round(w.others, 2),
+        "warmup_s": round(setup_s, 1),
+    }
+
+
+# -- the pieces, in-process -------------------------------------------------------------------
+
+
+def _per_photo_ms(fn, items, repeat: int = 1) -> float:
+    fn(items[:1])  # warm
+    t = time.perf_counter()
+    for _ in range(repeat):
+        fn(items)
+    return 1000 * (time.perf_counter() - t) / (repeat * len(items))
+
+
+def measure_pieces(folder: Path, model: Path, work: Path, batch: int = 32) -> dict[str, Any]:
+    import torch
+    from PIL import Image
+
+    from clipgallery.core.encoder import load_encoder
+    from clipgallery.core.onnx_backend import cpu_threads, onnx_encoder_for
+
+    log("pieces: loading the encoder")
+    enc = load_encoder(str(model), device="cpu")
+    files = sorted(folder.glob("*.jpg"))
+    sample = files[:12]
+    out: dict[str, Any] = {"threads": cpu_threads(), "batch": batch}
+
+    try:
+        from clipgallery.core import imaging
+
+        def ours(paths):
+            for p in paths:
+                enc.preprocess_image(imaging.decode(p, min_side=enc.image_size).image)
+        decode_how = "imaging.decode(min_side) + preprocess"
+    except ImportError:
+        def ours(paths):
+            for p in paths:
+                with Image.open(p) as im:
+                    im.draft("RGB", (enc.image_size, enc.image_size))
+                    enc.preprocess_image(im.convert("RGB"))
+        decode_how = "PIL draft + preprocess"
+
+    def full(paths):  # what rclip does: full-size decode, then resize
+        for p in paths:
+            with Image.open(p) as im:
+                enc.preprocess_image(im.convert("RGB"))
+
+    log("pieces: decode + preprocess (1 thread)")
+    out["decode_preprocess_ms"] = round(_per_photo_ms(ours, sample), 1)
+    out["decode_preprocess_how"] = decode_how
+    out["full_decode_preprocess_ms"] = round(_per_photo_ms(full, sample[:6]), 1)
+
+    with Image.open(files[0]) as im:
+        one = enc.preprocess_image(im.convert("RGB"))
+    x = torch.stack([one] * batch)
+    log(f"pieces: PyTorch image tower (batch {batch})")
+    out["torch_tower_ms"] = round(_per_photo_ms(lambda b: enc.encode_images(b), x, 2), 1)
+    onnx = onnx_encoder_for(enc, work / "onnx-store", quantize=True)
+    if onnx is enc:
+        out["onnx_tower_ms"] = None
+    else:
+        log(f"pieces: ONNX Runtime image tower (batch {batch})")
+        out["onnx_tower_ms"] = round(_per_photo_ms(lambda b: onnx.encode_images(b), x, 3), 1)
+        info = json.loads((onnx.model_dir / "info.json").read_text())
+        q = info.get("int8")
+        if q:
+            from clipgallery.core.onnx_backend import OnnxEncoder
+
+            i8 = OnnxEncoder(enc, onnx.model_dir, int8=True)
+            log("pieces: ONNX Runtime int8 image tower")
+            out["onnx_int8_tower_ms"] = round(_per_photo_ms(lambda b: i8.encode_images(b), x, 3), 1)
+            real = torch.stack([enc.preprocess_image(imaging_decode(p, enc.image_size))
+                                for p in sample])
+            a, b = onnx.encode_images(real), i8.encode_images(real)
+            out["onnx_int8_cosine_min"] = round(float((a * b).sum(1).min()), 5)
+            out["onnx_int8_offered"] = bool(q.get("usable"))
+            del i8
+        # The whole pipeline in-process: the real Indexer with the ONNX encoder.
+        out["indexer_onnx"] = run_indexer(onnx, folder, work)
+        onnx_ms = out["onnx_tower_ms"]
+        cores = out["threads"]
+        out["ceiling_photos_per_s"] = round(
+            1000 / (out["decode_preprocess_ms"] / cores + onnx_ms), 1)
+        del onnx
+    out["ceiling_note"] = ("decode spread over all cores + the ONNX tower using all cores, "
+                           "one after the other: 1000 / (decode_ms / cores + tower_ms)")
+    return out
+
+
+def imaging_decode(path: Path, min_side: int):
+    try:
+        from clipgallery.core import imaging
+
+        return imaging.decode(path, min_side=min_side).image
+    except ImportError:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            im.draft("RGB", (min_side, min_side))
+            return im.convert("RGB")
+
+
+def run_indexer(encoder, folder: Path, work: Path) -> dict[str, Any]:
+    from clipgallery.core.indexer import Indexer
+    from clipgallery.core.library import Library
+
+    lib_dir = work / "library-inprocess"
+    shutil.rmtree(lib_dir, ignore_errors=True)
+    log("pieces: in-process Indexer with the ONNX encoder")
+    with Library.open(lib_dir, write=True) as lib, CpuWatch() as w:
+        summary = Indexer(lib.catalog, lib.index_for(encoder), encoder).run([folder])
+    shutil.rmtree(lib_dir, ignore_errors=True)
+    return {"indexed": summary.indexed, "wall_s": round(w.wall, 2),
+            "photos_per_s": round(summary.indexed / w.wall, 2),
+            "cores_busy": round(w.ours, 2), "others_cores": round(w.others, 2)}
+
+
+# -- report ---------------------------------------------------------------------------------
+
+
+def _f(v: Any, spec: str = ".2f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def report(res: dict[str, Any]) -> None:
+    r, c = res.get("rclip"), res["clipgallery"]
+    print(f"\n{res['count']} JPEGs {res['corpus_mb']} MB, grain {res['grain']}, "
+          f"{res['machine']['cpus']} CPUs, load before {res['machine']['loadavg_before']}")
+    print(f"{'':28}{'photos/s':>10}{'wall s':>9}{'index-phase/s':>15}{'cores':>7}{'others':>8}")
+    rows = [("rclip 3.3.0", r)] if r else []
+    rows.append((f"ClipGallery ({c['backend']})", c))
+    for name, x in rows:
+        print(f"{name:28}{_f(x['photos_per_s']):>10}{_f(x['wall_s'], '.1f'):>9}"
+              f"{_f(x['index_phase_photos_per_s']):>15}{_f(x['cores_busy']):>7}"
+              f"{_f(x['others_cores']):>8}")
+    if r:
+        print(f"ratio ClipGallery / rclip: {res['ratio']:.2f}x end-to-end, "
+              f"{_f(res['ratio_index_phase'])}x index phase (target >= 3x)")
+    p = res.get("pieces")
+    if p:
+        print(f"\nper photo, in-process ({p['threads']} threads, batch {p['batch']}):")
+        print(f"  decode+preprocess ({p['decode_preprocess_how']}): "
+              f"{p['decode_preprocess_ms']} ms/photo (rclip-style full decode: "
+              f"{p['full_decode_preprocess_ms']} ms)")
+        print(f"  image tower: PyTorch {p['torch_tower_ms']} ms, ONNX Runtime "
+              f"{_f(p.get('onnx_tower_ms'), '.1f')} ms, int8 {_f(p.get('onnx_int8_tower_ms'), '.1f')}"
+              f" ms (cosine vs float32 on photos >= {p.get('onnx_int8_cosine_min', '-')})")
+        if p.get("indexer_onnx"):
+            i = p["indexer_onnx"]
+            print(f"  in-process Indexer + ONNX: {i['photos_per_s']} photos/s "
+                  f"(cores {i['cores_busy']}, others {i['others_cores']}); ceiling "
+                  f"{p.get('ceiling_photos_per_s')} photos/s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--count", type=int, default=100, help="JPEGs to index (default 100)")
+    ap.add_argument("--grain", type=float, default=0.0,
+                    help="make_corpus.py --grain (8 gives real camera file sizes)")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the corpus, the libraries and the model folder in /tmp")
+    ap.add_argument("--no-rclip", action="store_true", help="skip the rclip run")
+    ap.add_argument("--no-pieces", action="store_true", help="skip the in-process pieces")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+
+    suffix = f"{args.count}" + (f"-grain{args.grain:g}" if args.grain else "")
+    corpus = Path(f"/tmp/clipgallery-bench-corpus-{suffix}")
+    work = Path(tempfile.mkdtemp(prefix="clipgallery-bench-"))
+    made_model = not MODEL_DIR.exists()
+    res: dict[str, Any] = {"count": args.count, "grain": args.grain}
+    try:
+        ensure_rclip()
+        ensure_corpus(corpus, args.count, args.grain)
+        model = ensure_model()
+        res["corpus"] = str(corpus)
+        res["corpus_mb"] = round(sum(p.stat().st_size for p in corpus.glob("*.jpg")) / 1e6)
+        res["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
+                          "loadavg_before": os.getloadavg()[0]}
+        if not args.no_rclip:
+            res["rclip"] = run_rclip(corpus)
+        res["clipgallery"] = run_clipgallery(corpus, work, model)
+        if res.get("rclip"):
+            r, c = res["rclip"], res["clipgallery"]
+            res["ratio"] = round(c["photos_per_s"] / r["photos_per_s"], 2)
+            if c["index_phase_photos_per_s"]:
+                res["ratio_index_phase"] = round(
+                    c["index_phase_photos_per_s"] / r["index_phase_photos_per_s"], 2)
+            else:
+                res["ratio_index_phase"] = None
+        if not args.no_pieces:
+            res["pieces"] = measure_pieces(corpus, model, work)
+        res["machine"]["loadavg_after"] = os.getloadavg()[0]
+        res["when"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+            shutil.rmtree(corpus, ignore_errors=True)
+            if made_model:
+                shutil.rmtree(MODEL_DIR, ignore_errors=True)
+        else:
+            res["work"] = str(work)
+    report(res)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(res, indent=1) + "\n")
+    print(f"\nwritten {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
