@@ -237,15 +237,40 @@ def test_orientation_thumbnails(kind: str) -> None:
         assert _diff(t, thumbs[1]) < 0.25, i
 
 
+def _srgb_reference(p: Path) -> Image.Image:
+    """Pillow's own orientation + littlecms conversion of the embedded profile to sRGB."""
+    import io as _io
+
+    from PIL import ImageCms
+
+    im = Image.open(p)
+    icc = im.info.get("icc_profile")
+    out = ImageOps.exif_transpose(im).convert("RGB")
+    if icc:
+        out = ImageCms.profileToProfile(out, ImageCms.ImageCmsProfile(_io.BytesIO(icc)),
+                                        ImageCms.createProfile("sRGB"), outputMode="RGB")
+    return out
+
+
 def test_orientation_matches_pillow_reference() -> None:
     for i in range(1, 9):
         p = ORIENT / f"portrait_{i}.jpg"
-        ref = ImageOps.exif_transpose(Image.open(p)).convert("RGB")
+        ref = _srgb_reference(p)
         d = decode(p)
         assert d.image.size == ref.size
         a = np.asarray(d.image, dtype=np.int16)
         b = np.asarray(ref, dtype=np.int16)
         assert np.abs(a - b).max() <= 1  # the same pixels
+
+
+def test_embedded_colour_profiles_are_converted_to_srgb() -> None:
+    # orientation/*_1.jpg has no profile; *_2..8 carry Apple's "Generic RGB" profile
+    # and darker pixel values: only after conversion to sRGB do they match.
+    plain = np.asarray(decode(ORIENT / "landscape_1.jpg").image, dtype=np.float32)
+    tagged = np.asarray(decode(ORIENT / "landscape_3.jpg").image, dtype=np.float32)
+    raw = np.asarray(ImageOps.exif_transpose(Image.open(ORIENT / "landscape_3.jpg"))
+                     .convert("RGB"), dtype=np.float32)
+    assert np.abs(tagged - plain).mean() < 6 < np.abs(raw - plain).mean()
 
 
 def test_broken_orientation_values_do_not_rotate(tmp_path: Path) -> None:
@@ -732,3 +757,26 @@ def test_reduced_image_encodes_like_the_full_one() -> None:
     for p, c in zip(CLIP_SAMPLES, cos, strict=True):
         assert c >= 0.995, (p.name, c)
     assert not any(math.isnan(c) for c in cos)
+
+
+@pytest.mark.slow  # one random ViT-B-32, 16 encodes
+def test_eight_orientations_give_the_same_vector() -> None:
+    """EXIF orientation is applied before encoding (issue #4): cosine >= 0.99."""
+    torch = pytest.importorskip("torch")
+    open_clip = pytest.importorskip("open_clip")
+    torch.manual_seed(0)
+    model, _, preprocess = open_clip.create_model_and_transforms("ViT-B-32", pretrained=None)
+    model.eval()
+    folder = JPG / "orientation"
+    for kind in ("landscape", "portrait"):
+        batch = torch.stack([preprocess(decode(folder / f"{kind}_{i}.jpg", min_side=224).image)
+                             for i in range(1, 9)])
+        with torch.no_grad():
+            v = torch.nn.functional.normalize(model.encode_image(batch), dim=-1)
+        cos = v @ v.T
+        assert float(cos.min()) >= 0.99, (kind, cos.min())
+        # And the check can fail: an unrotated variant is clearly different.
+        raw = preprocess(Image.open(folder / f"{kind}_6.jpg").convert("RGB"))
+        with torch.no_grad():
+            u = torch.nn.functional.normalize(model.encode_image(raw[None]), dim=-1)
+        assert float((u @ v[0]).item()) < float(cos.min())

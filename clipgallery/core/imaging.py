@@ -20,9 +20,11 @@ Every bad input gives :class:`DecodeError` with a short reason fit to show a use
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import stat
+import threading
 import warnings
 from dataclasses import dataclass, field
 
@@ -371,6 +373,45 @@ def _unidentified_reason(data: bytes) -> str:
     return "not an image (unrecognised data)"
 
 
+_SRGB_TRANSFORMS: dict[tuple[bytes, str], object] = {}
+_SRGB_LOCK = threading.Lock()
+
+
+def _to_srgb(img: Image.Image, icc: bytes) -> Image.Image:
+    """Convert pixels from their embedded ICC profile to sRGB (what CLIP was trained on
+    and what screens assume).  Photos in Adobe RGB, Display P3 or Apple's "Generic RGB"
+    otherwise look (and encode) washed out or too dark.  A broken profile is ignored.
+
+    Transforms are cached per profile and built with lcms's NOCACHE flag, which makes
+    one transform safe to apply from several decode threads at once.
+    """
+    from PIL import ImageCms
+
+    key = (hashlib.sha1(icc).digest(), img.mode)
+    tr = _SRGB_TRANSFORMS.get(key)
+    if tr is None:
+        try:
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            desc = (ImageCms.getProfileDescription(src) or "").lower()
+            if "srgb" in desc and img.mode == "RGB":
+                tr = False  # already sRGB: nothing to do
+            else:
+                tr = ImageCms.buildTransform(src, ImageCms.createProfile("sRGB"), img.mode,
+                                             "RGB", flags=ImageCms.Flags.NOCACHE)
+        except Exception:  # noqa: BLE001 - a broken or unsupported profile
+            tr = False
+        with _SRGB_LOCK:
+            if len(_SRGB_TRANSFORMS) > 64:
+                _SRGB_TRANSFORMS.clear()
+            _SRGB_TRANSFORMS[key] = tr
+    if tr is False:
+        return _to_rgb(img)
+    try:
+        return ImageCms.applyTransform(img, tr)
+    except Exception:  # noqa: BLE001
+        return _to_rgb(img)
+
+
 def _to_rgb(img: Image.Image) -> Image.Image:
     """Any Pillow mode to RGB: alpha composited on white, 16-bit/float scaled to 8 bits."""
     mode = img.mode
@@ -465,10 +506,15 @@ def _thumb_target(size: tuple[int, int], box: int) -> tuple[int, int]:
     return max(1, round(w * scale)), max(1, round(h * scale))
 
 
-def _finish(img: Image.Image, opened: Image.Image, orientation: int,
+def _finish(img: Image.Image, opened: Image.Image | None, orientation: int,
             min_side: int | None) -> Image.Image:
-    """RGB, reduced, oriented; and a plain in-memory image (not tied to the source)."""
-    img = _orient(_reduce(_to_rgb(img), min_side), orientation)
+    """sRGB, reduced, oriented; and a plain in-memory image (not tied to the source)."""
+    icc = (opened if opened is not None else img).info.get("icc_profile")
+    if icc and img.mode in ("RGB", "CMYK"):
+        img = _to_srgb(_reduce(img, min_side), icc)
+    else:
+        img = _reduce(_to_rgb(img), min_side)
+    img = _orient(img, orientation)
     if img is opened:  # detach from the decoder object and its input buffer
         img = img.copy()
     return img
