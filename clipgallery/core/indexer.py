@@ -165,6 +165,7 @@ class Indexer:
         self._running.set()
         self.max_pixels = max_pixels
         self.save_every = save_every
+        self._full_run = True
 
     # -- control (any thread) -------------------------------------------------
 
@@ -194,6 +195,7 @@ class Indexer:
         t0 = time.monotonic()
         summary = IndexSummary()
         model = self.encoder.model_id
+        self._full_run = True
         self.progress(Progress("scanning"))
         jobs: list[_Job] = []
         gone: list[Photo] = []
@@ -217,6 +219,7 @@ class Indexer:
 
     def run_paths(self, paths: Iterable[os.PathLike[str] | str]) -> IndexSummary:
         """Reconcile just these files (created, changed or deleted), e.g. from a watcher."""
+        self._full_run = False
         t0 = time.monotonic()
         summary = IndexSummary()
         jobs: list[_Job] = []
@@ -284,7 +287,6 @@ class Indexer:
         self.progress(Progress("indexing", 0, total))
         done = 0
         started = time.monotonic()
-        last_save = started
         pending: list[_Prepared] = []  # decoded, waiting for the encoder
         other: list[_Prepared] = []  # needs no encoding (moves, copies, skips, same content)
 
@@ -292,7 +294,7 @@ class Indexer:
             return self._prepare(job, reusable)
 
         def flush() -> None:
-            nonlocal done, last_save
+            nonlocal done
             if not pending and not other:
                 return
             vectors = None
@@ -312,9 +314,7 @@ class Indexer:
             rate = done / elapsed if elapsed > 0 else 0.0
             eta = (total - done) / rate if rate > 0 else None
             self.progress(Progress("indexing", done, total, last, rate, eta))
-            if time.monotonic() - last_save > self.save_every:
-                self.index.save(self.catalog)
-                last_save = time.monotonic()
+            self.index.save_if_due(self.catalog, self.save_every)
 
         window = max(2 * self.batch_size, 4 * self.decode_workers)
         with ThreadPoolExecutor(self.decode_workers, thread_name_prefix="decode") as pool:
@@ -353,7 +353,10 @@ class Indexer:
                     self.catalog.mark_missing(db, leftover)
                 summary.removed += len(leftover)
                 self.index.sync(self.catalog)
-        self.index.save(self.catalog)
+        # A full run ends with a save; a watcher's small runs save at most every
+        # ``save_every`` seconds (the catalog's log covers what is not saved yet).
+        self.index.save_if_due(self.catalog, self.save_every if len(jobs) < 1000 and
+                               not self._full_run else 0.0)
         summary.elapsed = time.monotonic() - t0
         self.progress(Progress("done", done, total))
         return summary

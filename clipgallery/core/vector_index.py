@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -66,6 +67,8 @@ class VectorIndex:
         self._present: set[int] = set()  # every label in the hnswlib graph, deleted too
         self._seq = 0
         self.rebuilt_reason: str | None = None
+        self._saved_seq = -1
+        self._saved_at = 0.0
 
     # -- opening --------------------------------------------------------------
 
@@ -207,8 +210,25 @@ class VectorIndex:
             stmp.write_text(json.dumps(info))
             os.chmod(stmp, 0o600)
             os.replace(stmp, self.sidecar)
+            self._saved_seq = self._seq
+            self._saved_at = time.monotonic()
         if catalog is not None and not catalog.readonly:
             catalog.prune_log(self._seq)
+
+    def save_if_due(self, catalog: Catalog, min_interval: float) -> bool:
+        """Save when there are unsaved changes and the last save is ``min_interval`` s old.
+
+        Between saves the catalog's log is the journal: a crash costs a replay of its
+        tail at the next open, never a lost vector.  This keeps a watcher's stream of
+        small changes from rewriting a large index file each time.
+        """
+        with self._lock:
+            if self._seq == self._saved_seq:
+                return False
+            if time.monotonic() - self._saved_at < min_interval:
+                return False
+            self.save(catalog)
+            return True
 
     # -- queries -------------------------------------------------------------
 
