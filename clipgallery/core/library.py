@@ -20,6 +20,13 @@ from clipgallery.core.vector_index import VectorIndex
 
 DEFAULT_MODEL = "ViT-B-32-256:datacomp_s34b_b86k"
 ENV_MODEL = "CLIPGALLERY_MODEL"
+# Where a packaged app ships a model, its launcher names it here: the model a library
+# with none of its own starts with (unlike CLIPGALLERY_MODEL, it never overrides one).
+ENV_DEFAULT_MODEL = "CLIPGALLERY_DEFAULT_MODEL"
+
+
+def default_model() -> str:
+    return os.environ.get(ENV_DEFAULT_MODEL) or DEFAULT_MODEL
 
 
 class LibraryLocked(Exception):
@@ -131,12 +138,12 @@ class Library:
         """The model to index with: an explicit choice, $CLIPGALLERY_MODEL, the model the
         library is switching to, the library's model, or the default."""
         return (override or os.environ.get(ENV_MODEL) or self.catalog.get_meta("next_model_spec")
-                or self.catalog.get_meta("model_spec") or DEFAULT_MODEL)
+                or self.catalog.get_meta("model_spec") or default_model())
 
     def search_spec(self, override: str | None = None) -> str:
         """The model to search with: while a switch is under way, the old (complete) one."""
         return (override or os.environ.get(ENV_MODEL) or self.catalog.get_meta("model_spec")
-                or self.catalog.get_meta("next_model_spec") or DEFAULT_MODEL)
+                or self.catalog.get_meta("next_model_spec") or default_model())
 
     def switch_model(self, spec: str) -> None:
         """Start using ``spec``: the next indexing run re-encodes the library with it, and

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Build ClipGallery as a one-folder desktop application with PyInstaller:
+# dist/ClipGallery/ (Linux, Windows), plus dist/ClipGallery.app on macOS.
+#
+#   packaging/build.sh [--python PY | --venv DIR] [--with-model DIR|NAME:PRETRAINED]
+#                      [--cuda] [--clean] [--verbose]
+#
+# Which Python builds it (it must be the one whose packages get bundled):
+#   --python PY   this interpreter, as it is (it must have ClipGallery's dependencies;
+#                 ClipGallery itself is taken from this source tree).  $PYTHON works too.
+#   --venv DIR    this virtual environment; created and filled with `pip install -e .`
+#                 when it does not exist yet.
+#   (default)     the project's .venv, created like the README does when missing.
+# PyInstaller is installed into that environment when it lacks it.
+#
+#   --with-model DIR              bundle this open_clip model folder (open_clip_config.json
+#                                 + weights) and make it the app's default model, so the
+#                                 app works offline on first start;
+#   --with-model NAME:PRETRAINED  the same for an open_clip pretrained model: downloaded
+#                                 once (network needed at build time) into build/models/.
+#   --cuda        Linux: bundle every NVIDIA CUDA library so the app can use an NVIDIA GPU
+#                 (about 1.3 GB more). Default: CPU-only, with only the CUDA libraries that
+#                 `import torch` needs (see packaging/README.md).
+#   --clean       drop PyInstaller's cache (build/pyinstaller) first.
+#
+# Ends by printing the bundle's size and its biggest parts.
+set -euo pipefail
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+PY=${PYTHON:-}
+VENV=""
+MODEL=""
+SPEC_ARGS=()
+PYI_ARGS=(--log-level WARN)
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --python) PY=$2; shift 2 ;;
+        --python=*) PY=${1#*=}; shift ;;
+        --venv) VENV=$2; shift 2 ;;
+        --venv=*) VENV=${1#*=}; shift ;;
+        --with-model) MODEL=$2; shift 2 ;;
+        --with-model=*) MODEL=${1#*=}; shift ;;
+        --cuda) SPEC_ARGS+=(--cuda); shift ;;
+        --clean) PYI_ARGS+=(--clean); shift ;;
+        --verbose) PYI_ARGS=(--log-level INFO); shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "build.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+venv_python() {  # the interpreter of venv $1 (bin/ on Linux and macOS, Scripts/ on Windows)
+    if [ -x "$1/bin/python" ]; then echo "$1/bin/python"; else echo "$1/Scripts/python.exe"; fi
+}
+
+if [ -z "$PY" ]; then
+    VENV=${VENV:-$ROOT/.venv}
+    if [ ! -e "$(venv_python "$VENV")" ]; then
+        echo "== creating the build environment $VENV"
+        python3 -m venv "$VENV"
+        "$(venv_python "$VENV")" -m pip install -q -e "$ROOT"
+    fi
+    PY=$(venv_python "$VENV")
+fi
+echo "== building with $PY ($("$PY" -c 'import sys; print(sys.version.split()[0])'))"
+
+if ! "$PY" -c "import PyInstaller" 2>/dev/null; then
+    echo "== installing PyInstaller"
+    "$PY" -m pip install -q "pyinstaller>=6.11"
+fi
+"$PY" -c "import PyInstaller; print('== PyInstaller', PyInstaller.__version__)"
+
+if [ -n "$MODEL" ]; then
+    if [ -d "$MODEL" ]; then
+        MODEL_DIR=$MODEL
+    else
+        echo "== preparing the model $MODEL"
+        MODEL_DIR=$("$PY" packaging/prepare_model.py "$MODEL" "$ROOT/build/models")
+    fi
+    echo "== bundling the model $MODEL_DIR"
+    SPEC_ARGS+=(--with-model "$MODEL_DIR")
+fi
+
+START=$(date +%s)
+"$PY" -m PyInstaller --noconfirm "${PYI_ARGS[@]}" \
+    --distpath "$ROOT/dist" --workpath "$ROOT/build/pyinstaller" \
+    packaging/clipgallery.spec -- "${SPEC_ARGS[@]}"
+APP=$ROOT/dist/ClipGallery
+
+case "$(uname -s)" in
+    Linux)
+        # Desktop integration travels with the app, so the folder (or a tarball of it)
+        # installs on its own: dist/ClipGallery/install.sh [PREFIX].
+        ID=io.github.clipgallery.ClipGallery
+        mkdir -p "$APP/share/applications" "$APP/share/metainfo"
+        cp packaging/linux/$ID.desktop "$APP/share/applications/"
+        cp packaging/linux/$ID.metainfo.xml "$APP/share/metainfo/"
+        rm -rf "$APP/share/icons" && mkdir -p "$APP/share/icons"
+        cp -r resources/icons/hicolor "$APP/share/icons/"
+        cp packaging/linux/install.sh "$APP/install.sh"
+        chmod +x "$APP/install.sh"
+        ;;
+esac
+
+EXE=$APP/clipgallery
+[ -x "$EXE" ] || EXE=$APP/clipgallery.exe
+echo "== built in $(( $(date +%s) - START )) s: $("$EXE" --version)"
+echo "== bundle size:"
+du -sh "$APP"
+[ -d "$ROOT/dist/ClipGallery.app" ] && du -sh "$ROOT/dist/ClipGallery.app"
+echo "== biggest parts:"
+INTERNAL=$APP/_internal
+[ -d "$INTERNAL" ] || INTERNAL=$APP
+du -sh "$INTERNAL"/* "$INTERNAL"/*/lib "$INTERNAL"/nvidia/*/lib 2>/dev/null | sort -h | tail -15

@@ -1,0 +1,17 @@
+"""Entry point of the frozen app (PyInstaller's script): the same ``clipgallery`` command.
+
+``clipgallery`` alone opens the desktop app; ``clipgallery index|search|status|model|gui``
+work exactly as in a source install (see ``clipgallery/cli.py``).
+"""
+
+import multiprocessing
+import sys
+
+if __name__ == "__main__":
+    # A frozen app that (or whose libraries) starts worker processes must call this
+    # first, or each child would run the whole app again (Windows, macOS "spawn").
+    multiprocessing.freeze_support()
+
+    from clipgallery.cli import main
+
+    sys.exit(main())
