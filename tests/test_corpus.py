@@ -23,7 +23,7 @@ def test_index_real_corpus(cli, corpus, tmp_path, library_dir, tiny_model):
     hits = cli.json("search", "a photo", "--library", library_dir, "--limit", "1000")
     got = {h["path"] for h in hits}
     assert len(got) == status["indexed"] == summary["indexed"]
-    for suffix in (".heic", ".heif", ".tif", ".kdc"):
+    for suffix in (".heic", ".heif", ".tiff", ".kdc"):
         assert any(p.lower().endswith(suffix) for p in got), suffix
     assert str(photos / "exif-samples/jpg/corrupted.jpg") in skipped or \
         str(photos / "exif-samples/jpg/corrupted.jpg") in got
