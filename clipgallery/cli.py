@@ -110,34 +110,176 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_search(args: argparse.Namespace) -> int:
-    from clipgallery.core.library import Library
+def _filters_from_args(args: argparse.Namespace):
+    from clipgallery.core.query import Filters
+
+    return Filters(folder=args.folder, after=args.after, before=args.before,
+                   camera=args.camera, file_type=args.type, orientation=args.orientation)
+
+
+def _open_searcher(lib, args: argparse.Namespace):
+    """(Searcher, encoder) for the library's model; None when the library is empty."""
     from clipgallery.core.search import Searcher
 
-    if not args.text and not args.image and not args.similar:
-        print("error: give search words, --image FILE or --similar PHOTO", file=sys.stderr)
+    if lib.catalog.model_id is None and args.model is None:
+        print("The library is empty: index a folder first "
+              "('clipgallery index FOLDER').", file=sys.stderr)
+        return None
+    encoder = lib.load_encoder(lib.search_spec(args.model), device=args.device)
+    return Searcher(lib.catalog, lib.index_for(encoder), encoder)
+
+
+def _print_response(response, args: argparse.Namespace) -> None:
+    """Search results: JSON (one row per photo, with ``best`` and its stack) or text
+    (best matches only unless --all, near-identical photos folded into one line)."""
+    if args.json:
+        rows = []
+        for r in response:
+            for m in r.stack or [r]:
+                d = m.as_dict(members=False)
+                d["stack"] = r.photo.id if r.stack else None
+                d["stack_size"] = r.count
+                rows.append(d)
+        if response.ranked and response.sort == "relevance":
+            rows.sort(key=lambda d: (-d["score"], d["id"]))
+        _print_json(rows[:args.limit])
+        return
+    shown = list(response) if args.all else response.best
+    if not response.results:
+        print("No matching photos.")
+        return
+    if not shown:
+        print("No photo stands out for this query; the closest ones:")
+        shown = list(response)[:3]
+    def first(r) -> str:  # the score, or the date taken for a listing without a query
+        if response.ranked:
+            return f"{r.score:.4f}"
+        t = r.photo.taken_at
+        return time.strftime("%Y-%m-%d", time.localtime(t)) if t is not None else "undated"
+
+    for r in shown:
+        extra = f"  [+{r.count - 1} near-identical]" if r.count > 1 else ""
+        print(f"{first(r)}\t{os.fsdecode(r.path)}{extra}")
+        if args.expand:
+            for m in r.stack[1:]:
+                print(f"{first(m)}\t  = {os.fsdecode(m.path)}")
+    hidden = len(response) - len(shown)
+    if hidden > 0:
+        print(f"{hidden} more (use --all)")
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from clipgallery.core.library import Library
+
+    text = " ".join(args.text)
+    filters = _filters_from_args(args)
+    image = args.image or args.similar
+    if not text.strip() and not image and not args.good and not filters:
+        print("error: give search words, --image FILE, --similar PHOTO, --good PHOTO "
+              "or a filter (--folder, --after, --camera, ...)", file=sys.stderr)
         return 2
     with Library.open_best(args.library) as lib:
-        if lib.catalog.model_id is None and args.model is None:
-            print("The library is empty: index a folder first "
-                  "('clipgallery index FOLDER').", file=sys.stderr)
+        searcher = _open_searcher(lib, args)
+        if searcher is None:
             return 1
-        encoder = lib.load_encoder(lib.search_spec(args.model), device=args.device)
-        searcher = Searcher(lib.catalog, lib.index_for(encoder), encoder)
-        text = " ".join(args.text)
-        if args.similar:
-            results = searcher.similar(args.similar, args.limit)
-        elif args.image:
-            results = searcher.search_image(args.image, args.limit)
-        else:
-            results = searcher.search_text(text, args.limit)
-        if args.json:
-            _print_json([r.as_dict() for r in results])
-        else:
-            if not results:
-                print("No matching photos.")
-            for r in results:
-                print(f"{r.score:.4f}\t{os.fsdecode(r.path)}")
+        response = searcher.search(text, image=image, good=args.good or (),
+                                   bad=args.bad or (), filters=filters or None,
+                                   sort=args.sort, limit=args.limit,
+                                   stack=not args.no_stack)
+        _print_response(response, args)
+    return 0
+
+
+def cmd_album(args: argparse.Namespace) -> int:
+    from clipgallery.core import albums
+    from clipgallery.core.library import Library
+
+    action = args.album_command
+    if action is None:
+        print("usage: clipgallery album {add,list,show,remove}", file=sys.stderr)
+        return 2
+    with Library.open(args.library) as lib:
+        cat = lib.catalog
+        if action == "add":
+            album = albums.save_album(cat, args.name, args.query, _filters_from_args(args),
+                                      sort=args.sort, image=args.image, good=args.good or (),
+                                      bad=args.bad or (), replace=args.replace)
+            if args.json:
+                _print_json(album.as_dict())
+            else:
+                print(f"Saved album '{album.name}': {album.describe()}")
+            return 0
+        if action == "list":
+            found = albums.list_albums(cat)
+            if args.json:
+                _print_json([a.as_dict() for a in found])
+            elif not found:
+                print("No albums yet: save a search with 'clipgallery album add NAME QUERY'.")
+            for a in ([] if args.json else found):
+                print(f"{a.name}\t{a.describe()}")
+            return 0
+        if action == "remove":
+            albums.remove_album(cat, args.name)
+            if not args.json:
+                print(f"Removed album '{args.name}' (no photos were touched).")
+            else:
+                _print_json({"removed": args.name})
+            return 0
+        # show
+        album = albums.get_album(cat, args.name)
+        searcher = _open_searcher(lib, args)
+        if searcher is None:
+            return 1
+        args.sort = album.sort
+        response = albums.album_results(searcher, album, args.limit, stack=not args.no_stack)
+        _print_response(response, args)
+    return 0
+
+
+def cmd_duplicates(args: argparse.Namespace) -> int:
+    from clipgallery.core.duplicates import find_duplicates
+    from clipgallery.core.library import Library
+
+    with Library.open(args.library) as lib:
+        groups = find_duplicates(lib.catalog, folder=args.folder)
+    if args.json:
+        _print_json([g.as_dict() for g in groups])
+        return 0
+    if not groups:
+        print("No near-identical photos found.")
+        return 0
+    extra = sum(len(g) - 1 for g in groups)
+    print(f"{len(groups)} groups of near-identical photos ({extra} beyond the first of "
+          f"each; the first is the largest):")
+    for g in groups:
+        print()
+        for k, p in enumerate(g.photos):
+            size = f"{p.width}x{p.height}" if p.width and p.height else "?"
+            print(f"{'*' if k == 0 else ' '} {size:>11}  {os.fsdecode(p.path)}")
+    return 0
+
+
+def cmd_labels(args: argparse.Namespace) -> int:
+    from clipgallery.core.labels import top_labels
+    from clipgallery.core.library import Library
+
+    with Library.open_best(args.library) as lib:
+        searcher = _open_searcher(lib, args)
+        if searcher is None:
+            return 1
+        out = []
+        for ref in args.photos:
+            _, vec = searcher.reference_vector(ref)
+            labels = top_labels(searcher.encoder, vec, args.k, cache_dir=lib.paths.cache)
+            out.append({"photo": ref, "labels": [{"label": lb, "probability": round(p, 4)}
+                                                 for lb, p in labels]})
+    if args.json:
+        _print_json(out)
+        return 0
+    for item in out:
+        print(item["photo"])
+        for lab in item["labels"]:
+            print(f"  {lab['probability']:6.1%}  {lab['label']}")
     return 0
 
 
@@ -334,13 +476,79 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print the summary as JSON")
     s.set_defaults(func=cmd_index)
 
-    s = sub.add_parser("search", parents=[common], help="search the library")
+    def filter_options(parser: argparse.ArgumentParser) -> None:
+        g = parser.add_argument_group("filters")
+        g.add_argument("--folder", metavar="DIR", help="only photos under this folder")
+        g.add_argument("--after", metavar="YYYY-MM-DD", help="taken on or after this day")
+        g.add_argument("--before", metavar="YYYY-MM-DD", help="taken on or before this day")
+        g.add_argument("--camera", metavar="TEXT", help="camera make/model contains TEXT")
+        g.add_argument("--type", metavar="TYPE", help="file type: jpeg, png, heic, raw, ...")
+        g.add_argument("--orientation", choices=["landscape", "portrait", "square"])
+
+    def query_options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--image", metavar="FILE_OR_PHOTO",
+                            help="search by an image (a file, or a photo of the library); "
+                                 "with words, by both")
+        parser.add_argument("--good", metavar="PHOTO", action="append",
+                            help="more like this result (repeatable; path or id)")
+        parser.add_argument("--bad", metavar="PHOTO", action="append",
+                            help="less like this result (repeatable; path or id)")
+        parser.add_argument("--sort", choices=["relevance", "date", "oldest"],
+                            default="relevance", help="order (date: newest first)")
+
+    def result_options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--limit", type=int, default=100, help="results at most")
+        parser.add_argument("--all", action="store_true",
+                            help="show every result, not only the best matches")
+        parser.add_argument("--no-stack", action="store_true",
+                            help="list near-identical photos separately")
+        parser.add_argument("--expand", action="store_true",
+                            help="list the photos of each stack")
+        parser.add_argument("--json", action="store_true",
+                            help="one row per photo, with 'best' and 'stack'")
+
+    s = sub.add_parser(
+        "search", parents=[common], help="search the library",
+        description="Search by words (beach -people, 2:sunset + boat, \"quoted phrase\"), "
+                    "an image, or both; only the best matches are shown unless --all.")
     s.add_argument("text", nargs="*", help="what to look for")
-    s.add_argument("--image", metavar="FILE", help="search by an image file")
+    query_options(s)
     s.add_argument("--similar", metavar="PHOTO", help="photos like one in the library")
-    s.add_argument("--limit", type=int, default=100)
-    s.add_argument("--json", action="store_true")
+    filter_options(s)
+    result_options(s)
     s.set_defaults(func=cmd_search)
+
+    s = sub.add_parser("album", parents=[common], help="smart albums (saved searches)")
+    asub = s.add_subparsers(dest="album_command")
+    a = asub.add_parser("add", parents=[common], help="save a search as an album")
+    a.add_argument("name")
+    a.add_argument("query", nargs="?", default="", help="search words (may be empty "
+                                                         "when filters define the album)")
+    query_options(a)
+    filter_options(a)
+    a.add_argument("--replace", action="store_true", help="overwrite an album of that name")
+    a.add_argument("--json", action="store_true")
+    a = asub.add_parser("list", parents=[common], help="the saved albums")
+    a.add_argument("--json", action="store_true")
+    a = asub.add_parser("show", parents=[common], help="the album's photos, as of now")
+    a.add_argument("name")
+    result_options(a)
+    a = asub.add_parser("remove", parents=[common], help="delete an album (not its photos)")
+    a.add_argument("name")
+    a.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_album, album_command=None)
+
+    s = sub.add_parser("duplicates", parents=[common],
+                       help="groups of near-identical photos in the library")
+    s.add_argument("--folder", metavar="DIR", help="only photos under this folder")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_duplicates)
+
+    s = sub.add_parser("labels", parents=[common], help="what is in a photo (top labels)")
+    s.add_argument("photos", nargs="+", metavar="PHOTO", help="a photo's path or id, or a file")
+    s.add_argument("-k", type=int, default=5, help="how many labels")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_labels)
 
     s = sub.add_parser("status", parents=[common], help="what the library holds")
     s.add_argument("--json", action="store_true")
@@ -400,7 +608,14 @@ def main(argv: list[str] | None = None) -> int:
             except (ValueError, OSError):
                 pass
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        if getattr(args, "command", None) == "search" and all(
+                u.startswith("-") and not u.startswith("--") for u in unknown):
+            # `clipgallery search beach -people`: a negative term, not an option.
+            args.text = [*args.text, *unknown]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command is None:
         args = parser.parse_args(["gui", *(argv if argv is not None else sys.argv[1:])])
     for name in ("library", "model", "device"):

@@ -210,3 +210,13 @@ def test_bad_arguments_get_messages_not_tracebacks(cli, tmp_path, library_dir, t
     assert code == 1 and "index a folder first" in err
     code, out, err = cli("search", "--library", library_dir)
     assert code == 2
+
+
+def test_negative_terms_need_no_quoting_on_the_command_line(cli, photos, library_dir,
+                                                            tiny_model):
+    cli.json("index", photos, "--library", library_dir, "--model", tiny_model)
+    code, out, err = cli("search", "a", "circle", "-square", "--library", library_dir)
+    assert code == 0, err
+    with pytest.raises(SystemExit) as exc:
+        cli("search", "a circle", "--bogus", "--library", library_dir)
+    assert exc.value.code == 2
