@@ -1,7 +1,7 @@
 """ClipGallery vs rclip 3.3.0: a fresh full index of the same camera-size JPEGs (issue #9).
 
 usage: .venv/bin/python benchmarks/bench_vs_rclip.py [--count N] [--grain SIGMA] [--keep]
-                                                    [--no-rclip] [--no-pieces]
+                                                    [--skip rclip|clipgallery|pieces ...]
 
 Steps, in one run (rclip's harness lives in ../shared/peers/rclip, see its README.md):
 
@@ -11,7 +11,7 @@ Steps, in one run (rclip's harness lives in ../shared/peers/rclip, see its READM
 3. ClipGallery: ``python -m clipgallery index DIR --library L --model M --json`` as a
    subprocess, so start-up counts as it does for rclip.  M is a local model folder holding a
    random-weight ViT-B-32-256 (seed 0; datacomp_s34b_b86k's preprocessing), written once
-   to /tmp.  A warm-up run on 2 photos first does the one-time model set-up (e.g. an ONNX
+   to /tmp/clipgallery-bench-models by benchmarks/_common.py and kept.  A warm-up run on 2 photos first does the one-time model set-up (e.g. an ONNX
    export, like rclip's pre-converted models); then everything in L but its model files
    and caches is deleted, so the timed run is a fresh index.  It measures whatever
    ``clipgallery index`` does (ONNX Runtime once the library wires it in, else PyTorch);
@@ -45,7 +45,6 @@ ROOT = Path(__file__).resolve().parent.parent
 PEER = (ROOT.parent / "shared" / "peers" / "rclip").resolve()
 RCLIP_VENV = Path(os.environ.get("RCLIP_VENV", "/tmp/rclip-venv"))
 RCLIP_MODELS = Path(os.environ.get("RCLIP_MODELS", "/tmp/rclip-models"))
-MODEL_DIR = Path("/tmp/clipgallery-bench-vit-b-32-256-random")
 RESULTS = ROOT / "benchmarks" / "results" / "vs_rclip.json"
 ARCH, TAG = "ViT-B-32-256", "datacomp_s34b_b86k"
 
@@ -117,27 +116,14 @@ def ensure_corpus(folder: Path, count: int, grain: float) -> None:
 
 
 def ensure_model() -> Path:
-    """A local open_clip model folder: random-weight ViT-B-32-256 (seed 0)."""
-    weights = MODEL_DIR / "open_clip_model.safetensors"
-    if weights.is_file() and (MODEL_DIR / "open_clip_config.json").is_file():
-        return MODEL_DIR
-    import open_clip
-    import torch
-    from open_clip.transform import merge_preprocess_dict
-    from safetensors.torch import save_file
+    """A local open_clip model folder: random-weight ViT-B-32-256 (seed 0), shared with the
+    other benchmarks (benchmarks/_common.py), with datacomp_s34b_b86k's preprocessing."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import random_weight_model
 
-    log(f"writing a random-weight {ARCH} to {MODEL_DIR}")
-    torch.manual_seed(0)
-    model = open_clip.create_model(ARCH, pretrained=None)
-    pp = merge_preprocess_dict({}, open_clip.get_pretrained_cfg(ARCH, TAG))
-    cfg = {"model_cfg": open_clip.get_model_config(ARCH), "preprocess_cfg": pp}
-    tmp = Path(tempfile.mkdtemp(prefix=MODEL_DIR.name + ".", dir=MODEL_DIR.parent))
-    (tmp / "open_clip_config.json").write_text(json.dumps(cfg, indent=1))
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()},
-              str(tmp / "open_clip_model.safetensors"))
-    shutil.rmtree(MODEL_DIR, ignore_errors=True)
-    os.rename(tmp, MODEL_DIR)
-    return MODEL_DIR
+    folder = random_weight_model(ARCH, TAG)
+    log(f"model: random-weight {ARCH} in {folder}")
+    return folder
 
 
 # -- the timed runs ---------------------------------------------------------------------------
@@ -178,10 +164,12 @@ def _clipgallery(args: list[str]) -> tuple[dict[str, Any], str]:
     return json.loads(p.stdout), p.stderr
 
 
-def _backend_of(library: Path) -> str:
-    if any(library.rglob("visual.onnx")):
-        return "onnxruntime"
-    return "pytorch"
+def _backend_of(summary: dict[str, Any], library: Path) -> str:
+    """What ran the model: the summary's own word if it gives one, else what's on disk."""
+    said = summary.get("backend") or summary.get("encoder")
+    if said:
+        return "onnxruntime" if "onnx" in str(said).lower() else str(said)
+    return "onnxruntime" if any(library.rglob("visual.onnx")) else "pytorch"
 
 
 def run_clipgallery(folder: Path, work: Path, model: Path) -> dict[str, Any]:
@@ -214,7 +202,7 @@ def run_clipgallery(folder: Path, work: Path, model: Path) -> dict[str, Any]:
     n = int(summary.get("indexed", 0))
     elapsed = float(summary.get("elapsed", 0.0)) or None
     return {
-        "backend": _backend_of(library),
+        "backend": _backend_of(summary, library),
         "indexed": n, "skipped": len(summary.get("skipped", [])),
         "wall_s": round(w.wall, 2), "photos_per_s": round(n / w.wall, 2),
         "index_phase_s": elapsed,
@@ -227,24 +215,33 @@ def run_clipgallery(folder: Path, work: Path, model: Path) -> dict[str, Any]:
 # -- the pieces, in-process -------------------------------------------------------------------
 
 
-def _per_photo_ms(fn, items, repeat: int = 1) -> float:
+def _per_photo_ms(fn, items, repeat: int = 1) -> tuple[float, float]:
+    """(wall ms, CPU ms of this process) per item; CPU ms is less disturbed by other load."""
     fn(items[:1])  # warm
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for _ in range(repeat):
         fn(items)
-    return 1000 * (time.perf_counter() - t) / (repeat * len(items))
+    n = repeat * len(items)
+    return (round(1000 * (time.perf_counter() - t) / n, 1),
+            round(1000 * (time.process_time() - c) / n, 1))
 
 
-def measure_pieces(folder: Path, model: Path, work: Path, batch: int = 32) -> dict[str, Any]:
+def measure_pieces(corpus_folder: Path, model: Path, work: Path, batch: int = 32
+                   ) -> dict[str, Any]:
     import torch
     from PIL import Image
 
     from clipgallery.core.encoder import load_encoder
-    from clipgallery.core.onnx_backend import cpu_threads, onnx_encoder_for
+    from clipgallery.core.onnx_backend import (
+        OnnxEncoder,
+        cpu_threads,
+        export_onnx,
+        onnx_encoder_for,
+    )
 
     log("pieces: loading the encoder")
     enc = load_encoder(str(model), device="cpu")
-    files = sorted(folder.glob("*.jpg"))
+    files = sorted(corpus_folder.glob("*.jpg"))
     sample = files[:12]
     out: dict[str, Any] = {"threads": cpu_threads(), "batch": batch}
 
@@ -269,44 +266,50 @@ def measure_pieces(folder: Path, model: Path, work: Path, batch: int = 32) -> di
                 enc.preprocess_image(im.convert("RGB"))
 
     log("pieces: decode + preprocess (1 thread)")
-    out["decode_preprocess_ms"] = round(_per_photo_ms(ours, sample), 1)
+    out["decode_preprocess_ms"], out["decode_preprocess_cpu_ms"] = _per_photo_ms(ours, sample)
     out["decode_preprocess_how"] = decode_how
-    out["full_decode_preprocess_ms"] = round(_per_photo_ms(full, sample[:6]), 1)
+    out["full_decode_preprocess_ms"], out["full_decode_preprocess_cpu_ms"] = _per_photo_ms(
+        full, sample[:6])
 
     with Image.open(files[0]) as im:
         one = enc.preprocess_image(im.convert("RGB"))
     x = torch.stack([one] * batch)
     log(f"pieces: PyTorch image tower (batch {batch})")
-    out["torch_tower_ms"] = round(_per_photo_ms(lambda b: enc.encode_images(b), x, 2), 1)
-    onnx = onnx_encoder_for(enc, work / "onnx-store", quantize=True)
+    out["torch_tower_ms"], out["torch_tower_cpu_ms"] = _per_photo_ms(enc.encode_images, x, 2)
+    store = work / "onnx-store"
+    onnx = onnx_encoder_for(enc, store)
     if onnx is enc:
         out["onnx_tower_ms"] = None
-    else:
-        log(f"pieces: ONNX Runtime image tower (batch {batch})")
-        out["onnx_tower_ms"] = round(_per_photo_ms(lambda b: onnx.encode_images(b), x, 3), 1)
-        info = json.loads((onnx.model_dir / "info.json").read_text())
-        q = info.get("int8")
-        if q:
-            from clipgallery.core.onnx_backend import OnnxEncoder
-
-            i8 = OnnxEncoder(enc, onnx.model_dir, int8=True)
-            log("pieces: ONNX Runtime int8 image tower")
-            out["onnx_int8_tower_ms"] = round(_per_photo_ms(lambda b: i8.encode_images(b), x, 3), 1)
-            real = torch.stack([enc.preprocess_image(imaging_decode(p, enc.image_size))
-                                for p in sample])
-            a, b = onnx.encode_images(real), i8.encode_images(real)
-            out["onnx_int8_cosine_min"] = round(float((a * b).sum(1).min()), 5)
-            out["onnx_int8_offered"] = bool(q.get("usable"))
-            del i8
-        # The whole pipeline in-process: the real Indexer with the ONNX encoder.
-        out["indexer_onnx"] = run_indexer(onnx, folder, work)
-        onnx_ms = out["onnx_tower_ms"]
-        cores = out["threads"]
-        out["ceiling_photos_per_s"] = round(
-            1000 / (out["decode_preprocess_ms"] / cores + onnx_ms), 1)
-        del onnx
-    out["ceiling_note"] = ("decode spread over all cores + the ONNX tower using all cores, "
-                           "one after the other: 1000 / (decode_ms / cores + tower_ms)")
+        return out
+    log(f"pieces: ONNX Runtime image tower (batch {batch})")
+    out["onnx_tower_ms"], out["onnx_tower_cpu_ms"] = _per_photo_ms(onnx.encode_images, x, 3)
+    folder = export_onnx(enc, store, quantize=True)
+    q = json.loads((folder / "info.json").read_text()).get("int8")
+    if q:
+        i8 = OnnxEncoder(enc, folder, int8=True, preload=("visual",))
+        log("pieces: ONNX Runtime int8 image tower")
+        out["onnx_int8_tower_ms"], out["onnx_int8_tower_cpu_ms"] = _per_photo_ms(
+            i8.encode_images, x, 3)
+        real = torch.stack([enc.preprocess_image(imaging_decode(p, enc.image_size))
+                            for p in sample])
+        a, b = onnx.encode_images(real), i8.encode_images(real)
+        out["onnx_int8_cosine_min"] = round(float((a * b).sum(1).min()), 6)
+        out["onnx_int8_cosine_synthetic"] = round(q.get("min_cosine_vs_fp32", 0.0), 6)
+        out["onnx_int8_offered"] = bool(q.get("usable"))
+        del i8
+    # The whole pipeline in-process: the real Indexer with the ONNX encoder.
+    out["indexer_onnx"] = run_indexer(onnx, corpus_folder, work)
+    cores = out["threads"]
+    out["ceiling_photos_per_s"] = round(
+        1000 / (out["decode_preprocess_cpu_ms"] / cores + out["onnx_tower_ms"]), 1)
+    out["ceiling_photos_per_s_idle"] = round(
+        1000 / ((out["decode_preprocess_cpu_ms"] + out["onnx_tower_cpu_ms"]) / cores), 1)
+    del onnx
+    out["ceiling_note"] = (
+        "ceiling: decode spread over all cores, then the ONNX tower on all cores: "
+        "1000 / (decode_cpu_ms / cores + tower_ms); ceiling_idle counts CPU time only "
+        "(what an otherwise idle machine would reach): 1000 * cores / (decode_cpu_ms + "
+        "tower_cpu_ms)")
     return out
 
 
@@ -346,33 +349,44 @@ def _f(v: Any, spec: str = ".2f") -> str:
 
 
 def report(res: dict[str, Any]) -> None:
-    r, c = res.get("rclip"), res["clipgallery"]
-    print(f"\n{res['count']} JPEGs {res['corpus_mb']} MB, grain {res['grain']}, "
-          f"{res['machine']['cpus']} CPUs, load before {res['machine']['loadavg_before']}")
+    r, c = res.get("rclip"), res.get("clipgallery")
+    m = res.get("machine", {})
+    print(f"\n{res['count']} JPEGs {res.get('corpus_mb')} MB, grain {res['grain']}, "
+          f"{m.get('cpus')} CPUs, load average before {_f(m.get('loadavg_before'))}")
     print(f"{'':28}{'photos/s':>10}{'wall s':>9}{'index-phase/s':>15}{'cores':>7}{'others':>8}")
     rows = [("rclip 3.3.0", r)] if r else []
-    rows.append((f"ClipGallery ({c['backend']})", c))
+    if c:
+        rows.append((f"ClipGallery ({c['backend']})", c))
     for name, x in rows:
         print(f"{name:28}{_f(x['photos_per_s']):>10}{_f(x['wall_s'], '.1f'):>9}"
               f"{_f(x['index_phase_photos_per_s']):>15}{_f(x['cores_busy']):>7}"
               f"{_f(x['others_cores']):>8}")
-    if r:
+    if r and c:
         print(f"ratio ClipGallery / rclip: {res['ratio']:.2f}x end-to-end, "
               f"{_f(res['ratio_index_phase'])}x index phase (target >= 3x)")
     p = res.get("pieces")
     if p:
-        print(f"\nper photo, in-process ({p['threads']} threads, batch {p['batch']}):")
-        print(f"  decode+preprocess ({p['decode_preprocess_how']}): "
-              f"{p['decode_preprocess_ms']} ms/photo (rclip-style full decode: "
-              f"{p['full_decode_preprocess_ms']} ms)")
-        print(f"  image tower: PyTorch {p['torch_tower_ms']} ms, ONNX Runtime "
-              f"{_f(p.get('onnx_tower_ms'), '.1f')} ms, int8 {_f(p.get('onnx_int8_tower_ms'), '.1f')}"
-              f" ms (cosine vs float32 on photos >= {p.get('onnx_int8_cosine_min', '-')})")
+        print(f"\nper photo, in-process ({p['threads']} threads, batch {p['batch']}), "
+              "wall ms / CPU ms:")
+        print(f"  decode+preprocess, 1 thread ({p['decode_preprocess_how']}): "
+              f"{p['decode_preprocess_ms']} / {p['decode_preprocess_cpu_ms']}")
+        print(f"  rclip-style full-size decode+preprocess, 1 thread: "
+              f"{p['full_decode_preprocess_ms']} / {p['full_decode_preprocess_cpu_ms']}")
+        print(f"  image tower, PyTorch:            {p['torch_tower_ms']} / "
+              f"{p['torch_tower_cpu_ms']}")
+        if p.get("onnx_tower_ms") is not None:
+            print(f"  image tower, ONNX Runtime:       {p['onnx_tower_ms']} / "
+                  f"{p['onnx_tower_cpu_ms']}")
+        if p.get("onnx_int8_tower_ms") is not None:
+            print(f"  image tower, ONNX Runtime int8:  {p['onnx_int8_tower_ms']} / "
+                  f"{p['onnx_int8_tower_cpu_ms']} (cosine vs float32: photos "
+                  f"{p['onnx_int8_cosine_min']}, synthetic {p['onnx_int8_cosine_synthetic']})")
         if p.get("indexer_onnx"):
             i = p["indexer_onnx"]
             print(f"  in-process Indexer + ONNX: {i['photos_per_s']} photos/s "
                   f"(cores {i['cores_busy']}, others {i['others_cores']}); ceiling "
-                  f"{p.get('ceiling_photos_per_s')} photos/s")
+                  f"{p.get('ceiling_photos_per_s')} photos/s now, "
+                  f"{p.get('ceiling_photos_per_s_idle')} on an idle machine (CPU time)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -381,16 +395,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--grain", type=float, default=0.0,
                     help="make_corpus.py --grain (8 gives real camera file sizes)")
     ap.add_argument("--keep", action="store_true",
-                    help="keep the corpus, the libraries and the model folder in /tmp")
-    ap.add_argument("--no-rclip", action="store_true", help="skip the rclip run")
-    ap.add_argument("--no-pieces", action="store_true", help="skip the in-process pieces")
+                    help="keep the corpus and the libraries (with the ONNX export) in /tmp")
+    ap.add_argument("--skip", action="append", default=[],
+                    choices=["rclip", "clipgallery", "pieces"], help="leave out a part")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
 
     suffix = f"{args.count}" + (f"-grain{args.grain:g}" if args.grain else "")
-    corpus = Path(f"/tmp/clipgallery-bench-corpus-{suffix}")
-    work = Path(tempfile.mkdtemp(prefix="clipgallery-bench-"))
-    made_model = not MODEL_DIR.exists()
+    corpus = Path(f"/tmp/clipgallery-vs-rclip-corpus-{suffix}")
+    work = Path(tempfile.mkdtemp(prefix="clipgallery-vs-rclip-"))
     res: dict[str, Any] = {"count": args.count, "grain": args.grain}
     try:
         ensure_rclip()
@@ -400,10 +413,11 @@ def main(argv: list[str] | None = None) -> int:
         res["corpus_mb"] = round(sum(p.stat().st_size for p in corpus.glob("*.jpg")) / 1e6)
         res["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
                           "loadavg_before": os.getloadavg()[0]}
-        if not args.no_rclip:
+        if "rclip" not in args.skip:
             res["rclip"] = run_rclip(corpus)
-        res["clipgallery"] = run_clipgallery(corpus, work, model)
-        if res.get("rclip"):
+        if "clipgallery" not in args.skip:
+            res["clipgallery"] = run_clipgallery(corpus, work, model)
+        if res.get("rclip") and res.get("clipgallery"):
             r, c = res["rclip"], res["clipgallery"]
             res["ratio"] = round(c["photos_per_s"] / r["photos_per_s"], 2)
             if c["index_phase_photos_per_s"]:
@@ -411,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
                     c["index_phase_photos_per_s"] / r["index_phase_photos_per_s"], 2)
             else:
                 res["ratio_index_phase"] = None
-        if not args.no_pieces:
+        if "pieces" not in args.skip:
             res["pieces"] = measure_pieces(corpus, model, work)
         res["machine"]["loadavg_after"] = os.getloadavg()[0]
         res["when"] = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -419,8 +433,6 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
             shutil.rmtree(corpus, ignore_errors=True)
-            if made_model:
-                shutil.rmtree(MODEL_DIR, ignore_errors=True)
         else:
             res["work"] = str(work)
     report(res)

@@ -97,12 +97,13 @@ def cmd_index(args: argparse.Namespace) -> int:
         if args.json:
             out = summary.as_dict()
             out["model"] = encoder.model_id
+            out["encoder"] = encoder.label
             _print_json(out)
         else:
             print(f"Indexed {summary.indexed}, unchanged {summary.unchanged}, "
                   f"moved {summary.moved}, copies {summary.copies}, removed {summary.removed}, "
                   f"skipped {len(summary.skipped)} ({summary.elapsed:.1f} s, "
-                  f"model {encoder.model_id})")
+                  f"model {encoder.label})")
             for p, reason in summary.skipped:
                 print(f"  skipped {os.fsdecode(p)}: {reason}")
             for f in summary.offline_folders:

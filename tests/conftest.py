@@ -75,6 +75,13 @@ def _no_network(request, monkeypatch):
         pytest.fail(f"unexpected network access: {attempts}")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _shared_onnx_cache(tmp_path_factory):
+    """Export each test model to ONNX once per test session, not once per library."""
+    os.environ["CLIPGALLERY_ONNX_CACHE"] = str(tmp_path_factory.mktemp("onnx-cache"))
+    yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory, monkeypatch):
     """No test may touch the user's real library, caches or settings."""
