@@ -12,11 +12,14 @@ import os
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from clipgallery.core import paths as _paths
 from clipgallery.core.catalog import Catalog
-from clipgallery.core.encoder import Encoder, load_encoder
 from clipgallery.core.vector_index import VectorIndex
+
+if TYPE_CHECKING:  # torch and open_clip load only when a model is (seconds)
+    from clipgallery.core.encoder import Encoder
 
 DEFAULT_MODEL = "ViT-B-32-256:datacomp_s34b_b86k"
 ENV_MODEL = "CLIPGALLERY_MODEL"
@@ -191,6 +194,8 @@ class Library:
         cached, and checked; any failure falls back to PyTorch with a logged reason.
         ``$CLIPGALLERY_BACKEND=torch`` keeps PyTorch.
         """
+        from clipgallery.core.encoder import load_encoder
+
         enc = load_encoder(self.model_spec(spec), device=device, cache_dir=self.hub_cache)
         if enc.device != "cpu" or os.environ.get(ENV_BACKEND, "auto") == "torch":
             return enc

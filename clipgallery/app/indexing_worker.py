@@ -1,0 +1,529 @@
+"""The indexing worker: the one owner of the library's writer side.
+
+Runs in: the indexing thread (a :class:`QThread`; :class:`IndexingWorker` is moved to
+it).  Every slot here runs in that thread.  It opens the library (taking the writer
+lock), loads the encoder (slow: importing torch and reading weights happens here, not
+on the UI thread), owns the :class:`Indexer` and the library's writer connection,
+and runs the :class:`FolderWatcher`, whose change sets arrive by a queued signal.
+Nothing else touches the writer connection.
+
+The UI thread drives it with queued signals (add/remove a folder, shut down) and a
+few thread-safe calls (pause, resume, cancel), and hears back through signals only.
+
+Work is queued, not run at once: folder rescans and changed files accumulate in
+two sets, and one unit of work runs per turn of this thread's event loop, so
+requests that arrive during a long run (more watcher events, a folder added) are
+merged and handled right after it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
+
+from clipgallery.app.items import (
+    INDEXING,
+    OFFLINE,
+    QUEUED,
+    UP_TO_DATE,
+    WAITING,
+    FolderInfo,
+    IndexStatus,
+)
+from clipgallery.core import paths as core_paths
+
+if TYPE_CHECKING:  # these import torch: only ever imported in this worker's thread
+    from clipgallery.core.encoder import Encoder
+    from clipgallery.core.indexer import Indexer, Progress
+    from clipgallery.core.library import Library
+    from clipgallery.core.vector_index import VectorIndex
+    from clipgallery.core.watcher import ChangeSet, FolderWatcher
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL = 0.1  # seconds between progress signals
+FOLDER_COUNT_INTERVAL = 1.0  # seconds between sidebar count refreshes during a run
+BACKGROUND_NICE = 10  # how much the indexing threads defer to the UI thread (Linux)
+
+
+def lower_thread_priority() -> None:
+    """Run this thread (and the decode and torch threads it starts) below the UI thread.
+
+    On Linux a thread's nice value is its own and is inherited by the threads it
+    creates, so the indexer's decode pool and torch's OpenMP team all yield the CPU to
+    the UI thread when both want it; elsewhere Qt's thread priority does the same job.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+            return
+        except (OSError, AttributeError):
+            pass
+    thread = QThread.currentThread()
+    if thread is not None:
+        thread.setPriority(QThread.Priority.LowPriority)
+
+
+def decode_workers() -> int:
+    """Decode threads for the indexer: every core but one, which stays with the UI."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    return max(1, min(8, cores - 1))
+
+
+def _is_under(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+class IndexingWorker(QObject):
+    """Owns the Library (writer), the encoder, the indexer and the watcher."""
+
+    # -> UI thread
+    library_opened = Signal(object)  # LibraryPaths
+    library_locked = Signal(str)
+    library_failed = Signal(str)
+    model_loading = Signal(str)  # spec
+    model_ready = Signal(object, object, str)  # Encoder, VectorIndex, label
+    model_failed = Signal(str)
+    folders_changed = Signal(object)  # list[FolderInfo]
+    status_changed = Signal(object)  # IndexStatus
+    library_changed = Signal(int)  # searchable photos; a batch landed or files went
+    busy_changed = Signal(bool)
+    message = Signal(str)  # a notice for the status bar
+    folder_request_done = Signal(str)  # an add/remove request was handled (ok or not)
+
+    # watcher thread -> this thread
+    _changes = Signal(object)
+    _watch_status = Signal(str)
+
+    def __init__(self, library: str | os.PathLike[str] | None, model: str | None = None,
+                 device: str | None = None, folders: list[str] | None = None) -> None:
+        super().__init__()
+        self.paths = core_paths.resolve(library)
+        self.model_override = model
+        self.device = device
+        self.initial_folders = [Path(os.path.abspath(os.path.expanduser(f)))
+                                for f in (folders or [])]
+        self.lib: Library | None = None
+        self.encoder: Encoder | None = None
+        self.index: VectorIndex | None = None
+        self.indexer: Indexer | None = None
+        self.watcher: FolderWatcher | None = None
+        self.spec: str | None = None
+        self._search_with: tuple[Any, Any] = (None, None)  # (encoder, index) for searching
+        self._pending_folders: set[Path] = set()
+        self._pending_paths: set[Path] = set()
+        self._drain_scheduled = False
+        self._cancel = threading.Event()
+        self._stopping = threading.Event()
+        self._paused = threading.Event()
+        self._lock = threading.Lock()  # guards _current (read by the UI thread)
+        self._current: set[Path] = set()
+        self._busy = False
+        self._last_progress = 0.0
+        self._last_phase = ""
+        self._last_counts = 0.0
+        self._last_changed = 0.0
+        self._kind = "full"
+        self.runs = 0  # completed indexing runs (tests wait on it)
+        self._changes.connect(self._on_changes, Qt.ConnectionType.QueuedConnection)
+        self._watch_status.connect(self.message, Qt.ConnectionType.QueuedConnection)
+
+    # -- thread-safe controls (any thread) -----------------------------------------
+
+    def pause(self) -> None:
+        self._paused.set()
+        if self.indexer is not None:
+            self.indexer.pause()
+
+    def resume(self) -> None:
+        self._paused.clear()
+        if self.indexer is not None:
+            self.indexer.resume()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused.is_set()
+
+    def cancel_current(self) -> None:
+        """Stop the running job soon (it is queued again), so a request can go first."""
+        self._cancel.set()
+
+    def request_stop(self) -> None:
+        """Make a running job return soon; call before queueing :meth:`shutdown`."""
+        self._stopping.set()
+        self._cancel.set()
+        if self.indexer is not None:
+            self.indexer.resume()
+
+    # -- slots (this worker's thread) ----------------------------------------------
+
+    @Slot()
+    def start(self) -> None:
+        lower_thread_priority()
+        self._preview_folders()
+        self._set_busy(True)
+        self.status_changed.emit(IndexStatus("loading"))
+        try:
+            from clipgallery.core.library import Library, LibraryLocked
+        except Exception as e:  # noqa: BLE001 - a broken install must not kill the UI
+            log.exception("cannot import the core")
+            self.library_failed.emit(f"ClipGallery cannot start its search engine: {e}")
+            return
+        try:
+            self.lib = Library(self.paths, write=True)
+        except LibraryLocked as e:
+            self.library_locked.emit(str(e))
+            self._set_busy(False)
+            return
+        except Exception as e:  # noqa: BLE001 - CatalogError, OSError: say it, stay up
+            log.exception("cannot open the library")
+            self.library_failed.emit(str(e))
+            self._set_busy(False)
+            return
+        self.library_opened.emit(self.lib.paths)
+        for f in self.initial_folders:
+            self._add_folder(f, announce=False)
+        self._start_watcher()
+        self._emit_folders()
+        if self._stopping.is_set():
+            return
+        self._load_model()
+        if self.indexer is not None:
+            # Changes made while the app was closed: reconcile every folder.
+            self._pending_folders.update(self.lib.catalog.folders())
+        self._schedule_drain()
+        if self.indexer is None:
+            self._set_busy(False)
+
+    @Slot(str)
+    def add_folder(self, folder: str) -> None:
+        if self.lib is None:
+            return
+        self._add_folder(Path(os.path.abspath(os.path.expanduser(folder))), announce=True)
+        self._emit_folders()
+        self.folder_request_done.emit(folder)
+        self._schedule_drain()
+
+    @Slot(str)
+    def remove_folder(self, folder: str) -> None:
+        if self.lib is None:
+            return
+        path = Path(folder)
+        if self.watcher is not None:
+            try:
+                self.watcher.unwatch(path)
+            except Exception:  # noqa: BLE001
+                log.exception("unwatch %s", path)
+        removed = self.lib.catalog.remove_folder(path)
+        self._pending_folders.discard(path)
+        self._pending_paths = {p for p in self._pending_paths if not _is_under(p, path)}
+        if self.index is not None:
+            self.index.sync(self.lib.catalog)
+        self.message.emit(f"Removed {os.fsdecode(path.name)} from the library "
+                          f"({removed:,} photos forgotten; the files are untouched).")
+        self._emit_folders()
+        self.folder_request_done.emit(folder)
+        self.library_changed.emit(self._searchable())
+        self._schedule_drain()
+
+    @Slot()
+    def rescan(self) -> None:
+        """Reconcile every folder again (e.g. the user asked, or a drive came back)."""
+        if self.lib is None:
+            return
+        self._pending_folders.update(self.lib.catalog.folders())
+        self._emit_folders()
+        self._schedule_drain()
+
+    @Slot()
+    def shutdown(self) -> None:
+        """Stop the watcher, save and close the library, and end this thread."""
+        self._stopping.set()
+        if self.watcher is not None:
+            try:
+                self.watcher.stop()
+            except Exception:  # noqa: BLE001
+                log.exception("stopping the watcher")
+            self.watcher = None
+        if self.lib is not None:
+            try:
+                self.lib.close()
+            except Exception:  # noqa: BLE001
+                log.exception("closing the library")
+            self.lib = None
+        thread = QThread.currentThread()
+        if thread is not None:
+            thread.quit()
+
+    # -- opening ----------------------------------------------------------------------
+
+    def _preview_folders(self) -> None:
+        """Show the sidebar at once, from a reader, before torch is even imported."""
+        if not self.paths.catalog.exists():
+            return
+        try:
+            from clipgallery.core.catalog import Catalog
+
+            with Catalog(self.paths.catalog) as reader:
+                infos = [self._folder_info(reader, f, WAITING) for f in reader.folders()]
+            self.folders_changed.emit(infos)
+        except Exception:  # noqa: BLE001 - the real open reports errors properly
+            log.debug("folder preview failed", exc_info=True)
+
+    def _start_watcher(self) -> None:
+        assert self.lib is not None
+        try:
+            from clipgallery.core.watcher import FolderWatcher
+        except ImportError:
+            log.warning("folder watching is not available")
+            return
+        try:
+            self.watcher = FolderWatcher(self._changes.emit, on_status=self._watch_status.emit)
+            for f in self.lib.catalog.folders():
+                self._watch(f)
+            self.watcher.start()
+        except Exception as e:  # noqa: BLE001 - watching is a convenience, never fatal
+            log.exception("cannot start the folder watcher")
+            self.message.emit(f"Folders are not watched for changes: {e}")
+            self.watcher = None
+
+    def _watch(self, folder: Path) -> None:
+        if self.watcher is None:
+            return
+        try:
+            live = self.watcher.watch(folder)
+        except Exception as e:  # noqa: BLE001
+            log.exception("watch %s", folder)
+            self.message.emit(f"Cannot watch {os.fsdecode(folder)}: {e}")
+            return
+        if live is False:
+            self.message.emit(f"{os.fsdecode(folder.name)}: the system allows no more live "
+                              "folder watches, so it is checked for changes every minute.")
+
+    def _add_folder(self, folder: Path, announce: bool) -> None:
+        assert self.lib is not None
+        if not folder.is_dir():
+            self.message.emit(f"{os.fsdecode(folder)} is not a folder.")
+            return
+        known = self.lib.catalog.folders()
+        for f in known:
+            if _is_under(folder, f):
+                if announce:
+                    self.message.emit(f"{os.fsdecode(folder)} is already in the library"
+                                      + ("." if f == folder else f" (inside {os.fsdecode(f)})."))
+                if f == folder:
+                    self._pending_folders.add(folder)  # re-check it anyway
+                return
+        self.lib.catalog.add_folder(folder)
+        self._watch(folder)
+        self._pending_folders.add(folder)
+        if announce:
+            self.message.emit(f"Added {os.fsdecode(folder.name)}.")
+
+    def _load_model(self) -> None:
+        assert self.lib is not None
+        from clipgallery.core.encoder import ModelUnavailable
+        from clipgallery.core.indexer import Indexer
+
+        spec = self.lib.model_spec(self.model_override)
+        self.model_loading.emit(spec)
+        try:
+            encoder = self.lib.load_encoder(spec, device=self.device)
+            index = self.lib.index_for(encoder)
+        except ModelUnavailable as e:
+            self.model_failed.emit(str(e))
+            self._emit_folders()
+            return
+        except Exception as e:  # noqa: BLE001
+            log.exception("loading the model failed")
+            self.model_failed.emit(f"Model {spec} could not be loaded: {e}")
+            self._emit_folders()
+            return
+        self.spec = spec
+        self.encoder = encoder
+        self.index = index
+        self.indexer = Indexer(self.lib.catalog, index, encoder, progress=self._on_progress,
+                               cancel=self._cancel, decode_workers=decode_workers())
+        if self._paused.is_set():
+            self.indexer.pause()
+        self._search_with = (encoder, index)
+        search_spec = self.lib.search_spec(self.model_override)
+        if search_spec != spec:
+            # A model switch is under way: search keeps the old, complete vectors until
+            # the new model has indexed everything.
+            try:
+                old = self.lib.load_encoder(search_spec, device=self.device)
+                self._search_with = (old, self.lib.index_for(old))
+            except Exception:  # noqa: BLE001 - then search what the new model has
+                log.warning("cannot load %s for searching during the switch", search_spec,
+                            exc_info=True)
+        self._announce_search_model()
+
+    def _announce_search_model(self) -> None:
+        encoder, index = self._search_with
+        label = str(getattr(encoder, "label", "") or getattr(encoder, "model_id", ""))
+        self.model_ready.emit(encoder, index, os.fsdecode(Path(label).name) if os.sep in label
+                              else label)
+        self.library_changed.emit(len(index))
+
+    # -- the work queue ---------------------------------------------------------------
+
+    @Slot(object)
+    def _on_changes(self, changes: ChangeSet) -> None:
+        folders = [Path(f) for f in getattr(changes, "folders", []) or []]
+        paths = [Path(p) for p in getattr(changes, "paths", []) or []]
+        self._pending_folders.update(folders)
+        self._pending_paths.update(paths)
+        self._schedule_drain()
+
+    def _schedule_drain(self) -> None:
+        if not self._drain_scheduled and not self._stopping.is_set():
+            self._drain_scheduled = True
+            QTimer.singleShot(0, self._drain)
+
+    @Slot()
+    def _drain(self) -> None:
+        """Run one unit of work, then come back (after queued requests are merged)."""
+        self._drain_scheduled = False
+        if self._stopping.is_set() or self.lib is None:
+            return
+        if self.indexer is None or not (self._pending_folders or self._pending_paths):
+            self._set_busy(False)
+            if self.indexer is not None:
+                self._emit_status(IndexStatus("idle", searchable=self._searchable()))
+            return
+        self._set_busy(True)
+        library_folders = set(self.lib.catalog.folders())
+        if self._pending_folders:
+            folders = sorted(f for f in self._pending_folders
+                             if any(_is_under(f, lf) for lf in library_folders))
+            self._pending_folders.clear()
+            self._pending_paths = {p for p in self._pending_paths
+                                   if not any(_is_under(p, f) for f in folders)}
+            if folders:
+                self._run(folders, None)
+        elif self._pending_paths:
+            paths = sorted(p for p in self._pending_paths
+                           if any(_is_under(p, lf) for lf in library_folders))
+            self._pending_paths.clear()
+            if paths:
+                self._run([lf for lf in library_folders if any(_is_under(p, lf) for p in paths)],
+                          paths)
+        self._schedule_drain()
+
+    def _run(self, folders: list[Path], paths: list[Path] | None) -> None:
+        assert self.indexer is not None and self.lib is not None
+        self._cancel.clear()
+        if self._stopping.is_set():
+            return
+        with self._lock:
+            self._current = set(folders)
+        self._kind = "full" if paths is None else "changes"
+        self._emit_folders()
+        summary = None
+        try:
+            summary = self.indexer.run(folders) if paths is None else self.indexer.run_paths(paths)
+        except Exception as e:  # noqa: BLE001 - report, keep the app alive
+            log.exception("indexing failed")
+            self.message.emit(f"Indexing stopped: {e}")
+        finally:
+            with self._lock:
+                self._current = set()
+        if summary is not None:
+            if summary.cancelled and not self._stopping.is_set():
+                # Stopped so that a request (a folder removal) goes first: the rest of
+                # this job is done again next (unchanged files are skipped quickly).
+                if paths is None:
+                    self._pending_folders.update(folders)
+                else:
+                    self._pending_paths.update(paths)
+            elif paths is None and not summary.cancelled and self.encoder is not None:
+                try:
+                    self.lib.activate_model(self.encoder, self.spec or "")
+                except Exception:  # noqa: BLE001
+                    log.exception("activating the model")
+                else:
+                    if self._search_with[0] is not self.encoder:  # the switch is complete
+                        self._search_with = (self.encoder, self.index)
+                        self._announce_search_model()
+            self.runs += 1
+            if summary.offline_folders and paths is None:
+                names = ", ".join(os.fsdecode(f.name) for f in summary.offline_folders)
+                self.message.emit(f"Offline (not found, photos kept): {names}")
+        self._emit_folders()
+        self.library_changed.emit(self._searchable())
+
+    # -- progress (called by the indexer, in this thread) -------------------------------------
+
+    def _on_progress(self, p: Progress) -> None:
+        now = time.monotonic()
+        landed = p.phase == "indexing" and p.done > 0
+        if p.phase != self._last_phase or p.done == 0 or p.done >= p.total \
+                or now - self._last_progress >= PROGRESS_INTERVAL:
+            self._last_progress = now
+            self._last_phase = p.phase
+            phase = "indexing" if p.phase == "done" else p.phase
+            self._emit_status(IndexStatus(phase, p.done, p.total, p.rate, p.eta, p.current,
+                                          self._searchable()))
+        if landed and now - self._last_changed >= 0.25:
+            self._last_changed = now
+            self.library_changed.emit(self._searchable())
+        if landed and now - self._last_counts >= FOLDER_COUNT_INTERVAL:
+            self._last_counts = now
+            self._emit_folders()
+
+    def _searchable(self) -> int:
+        index = self._search_with[1]
+        return len(index) if index is not None else 0
+
+    def _emit_status(self, status: IndexStatus) -> None:
+        self.status_changed.emit(status)
+
+    def _set_busy(self, busy: bool) -> None:
+        if busy != self._busy:
+            self._busy = busy
+            self.busy_changed.emit(busy)
+
+    # -- folder list -------------------------------------------------------------------
+
+    def _folder_info(self, catalog: Any, folder: Path, state: str | None = None) -> FolderInfo:
+        from clipgallery.core.catalog import INDEXED, MISSING, SKIPPED
+
+        counts = catalog.folder_counts(folder)
+        watch = ""
+        if self.watcher is not None:
+            try:
+                watch = self.watcher.watched().get(folder, "")
+            except Exception:  # noqa: BLE001
+                watch = ""
+        if state is None:
+            if not folder.is_dir():
+                state = OFFLINE
+            elif folder in self._current:
+                state = INDEXING
+            elif folder in self._pending_folders:
+                state = QUEUED
+            elif self.indexer is None:
+                state = WAITING
+            else:
+                state = UP_TO_DATE
+        elif not folder.is_dir():
+            state = OFFLINE
+        return FolderInfo(folder, counts.get(INDEXED, 0), counts.get(SKIPPED, 0),
+                          counts.get(MISSING, 0), state, watch)
+
+    def _emit_folders(self) -> None:
+        if self.lib is None:
+            return
+        catalog = self.lib.catalog
+        self.folders_changed.emit([self._folder_info(catalog, f) for f in catalog.folders()])

@@ -1,0 +1,113 @@
+"""Plain values passed between the app's threads (Qt-free, immutable once sent)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # numpy: kept off the start-up path
+    from clipgallery.core.catalog import Photo
+
+# Folder states shown in the sidebar.
+INDEXING = "indexing"
+QUEUED = "queued"
+UP_TO_DATE = "up to date"
+OFFLINE = "offline"
+WAITING = "waiting"
+
+
+@dataclass(frozen=True)
+class FolderInfo:
+    """One library folder as the sidebar shows it."""
+
+    path: Path
+    indexed: int = 0
+    skipped: int = 0
+    missing: int = 0
+    state: str = UP_TO_DATE
+    watch: str = ""  # "live" | "polling" | "offline" | "" (not watched yet)
+
+    @property
+    def name(self) -> str:
+        return os.fsdecode(self.path.name) or os.fsdecode(self.path)
+
+
+@dataclass(frozen=True)
+class Query:
+    """What the grid shows: a text search, an image, photos like one, or everything."""
+
+    kind: str  # "browse" | "text" | "image" | "similar"
+    text: str = ""
+    path: Path | None = None
+    photo_id: int | None = None
+
+    BROWSE = "browse"
+    TEXT = "text"
+    IMAGE = "image"
+    SIMILAR = "similar"
+
+    @classmethod
+    def browse(cls) -> Query:
+        return cls(cls.BROWSE)
+
+    @classmethod
+    def for_text(cls, text: str) -> Query:
+        text = " ".join(text.split())
+        return cls(cls.TEXT, text=text) if text else cls.browse()
+
+    @classmethod
+    def for_image(cls, path: Path) -> Query:
+        return cls(cls.IMAGE, path=path)
+
+    @classmethod
+    def like(cls, photo: Photo) -> Query:
+        return cls(cls.SIMILAR, path=photo.path, photo_id=photo.id)
+
+    @property
+    def needs_model(self) -> bool:
+        return self.kind != self.BROWSE
+
+    def describe(self) -> str:
+        if self.kind == self.TEXT:
+            return f"“{self.text}”"
+        if self.kind in (self.IMAGE, self.SIMILAR) and self.path is not None:
+            return f"photos like {os.fsdecode(self.path.name)}"
+        return "all photos"
+
+
+@dataclass(frozen=True)
+class ResultItem:
+    """One photo in the grid; ``score`` is None when browsing."""
+
+    photo: Photo
+    score: float | None = None
+    best: bool = False  # a best match (above the relevance cut-off)
+
+    @property
+    def path(self) -> Path:
+        return self.photo.path
+
+
+@dataclass(frozen=True)
+class ResultSet:
+    """The answer to one query."""
+
+    query: Query
+    items: list[ResultItem] = field(default_factory=list)
+    searched_photos: int = 0  # how many photos were searchable when it ran
+    elapsed: float = 0.0
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """Where background indexing stands, for the status bar."""
+
+    phase: str  # "loading" | "scanning" | "indexing" | "idle" | "failed"
+    done: int = 0
+    total: int = 0
+    rate: float = 0.0
+    eta: float | None = None
+    current: Path | None = None
+    searchable: int = 0  # photos searchable now

@@ -1,0 +1,169 @@
+"""Searches, run off the UI thread; the latest query wins.
+
+Runs in: the search thread (a :class:`QThread` whose ``run`` loops here).  It owns
+its own reader connection to the catalog (SQLite WAL: reads never wait for the
+indexer) and shares the thread-safe vector index and the encoder with the indexing
+worker.  The UI thread only calls :meth:`SearchWorker.submit` /
+:meth:`SearchWorker.set_engine` (which just store a value under a lock) and gets
+answers through the ``finished_search`` / ``failed_search`` signals.
+
+A query submitted while another runs replaces any query still waiting: typing
+"dog on a chair" quickly runs at most the query in flight and the last one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, QThread, Signal
+
+from clipgallery.app.items import Query, ResultItem, ResultSet
+
+if TYPE_CHECKING:  # importing these loads torch: never on the UI thread
+    from clipgallery.core.catalog import Catalog
+    from clipgallery.core.encoder import Encoder
+    from clipgallery.core.vector_index import VectorIndex
+
+log = logging.getLogger(__name__)
+
+RESULT_LIMIT = 5000  # photos a search shows at most (the grid scrolls through them)
+BROWSE_LIMIT = 50000  # photos the empty query lists at most (newest first)
+
+
+class SearchWorker(QThread):
+    """The search thread."""
+
+    finished_search = Signal(int, object)  # ticket, ResultSet
+    failed_search = Signal(int, object, str)  # ticket, Query, message for the user
+
+    def __init__(self, catalog_path: Path, parent: QObject | None = None,
+                 limit: int = RESULT_LIMIT) -> None:
+        super().__init__(parent)
+        self.setObjectName("search")
+        self.catalog_path = Path(catalog_path)
+        self.limit = limit
+        self._cond = threading.Condition()
+        self._next: tuple[int, Query] | None = None
+        self._ticket = 0
+        self._stopping = False
+        self._engine: tuple[Encoder, VectorIndex] | None = None
+        self._busy = False
+
+    # -- any thread ---------------------------------------------------------------
+
+    def submit(self, query: Query) -> int:
+        """Queue ``query`` (replacing any query not started yet); returns its ticket."""
+        with self._cond:
+            self._ticket += 1
+            self._next = (self._ticket, query)
+            self._cond.notify()
+            return self._ticket
+
+    def set_engine(self, encoder: Encoder, index: VectorIndex) -> None:
+        with self._cond:
+            self._engine = (encoder, index)
+
+    @property
+    def has_engine(self) -> bool:
+        with self._cond:
+            return self._engine is not None
+
+    @property
+    def idle(self) -> bool:
+        with self._cond:
+            return self._next is None and not self._busy
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self.wait(10_000)
+
+    # -- the search thread --------------------------------------------------------
+
+    def run(self) -> None:
+        catalog: Catalog | None = None
+        try:
+            while True:
+                with self._cond:
+                    while self._next is None and not self._stopping:
+                        self._cond.wait()
+                    if self._stopping:
+                        return
+                    assert self._next is not None
+                    ticket, query = self._next
+                    self._next = None
+                    self._busy = True
+                    engine = self._engine
+                try:
+                    if catalog is None:
+                        catalog = self._open_catalog()
+                    result = self._search(catalog, engine, query)
+                except Exception as e:  # noqa: BLE001 - report, keep serving
+                    self._report_failure(ticket, query, e)
+                else:
+                    self.finished_search.emit(ticket, result)
+                finally:
+                    with self._cond:
+                        self._busy = False
+        finally:
+            if catalog is not None:
+                catalog.close()
+
+    def _open_catalog(self) -> Catalog:
+        from clipgallery.core.catalog import Catalog
+
+        if not self.catalog_path.exists():
+            raise FileNotFoundError(self.catalog_path)
+        return Catalog(self.catalog_path)
+
+    def _report_failure(self, ticket: int, query: Query, e: Exception) -> None:
+        if isinstance(e, FileNotFoundError):
+            message = "The library is still opening."
+        elif _is_search_error(e):
+            message = str(e)
+        else:
+            log.exception("search failed: %s", query)
+            message = f"The search failed: {e}"
+        self.failed_search.emit(ticket, query, message)
+
+    def _search(self, catalog: Catalog, engine: tuple[Encoder, VectorIndex] | None,
+                query: Query) -> ResultSet:
+        t0 = time.monotonic()
+        if query.kind == Query.BROWSE:
+            from clipgallery.core.catalog import INDEXED
+
+            photos = catalog.all_photos(INDEXED)
+            photos.sort(key=lambda p: (p.taken_at or p.mtime_ns / 1e9, p.id), reverse=True)
+            items = [ResultItem(p) for p in photos[:BROWSE_LIMIT]]
+            return ResultSet(query, items, len(photos), time.monotonic() - t0)
+        if engine is None:
+            raise RuntimeError("the model is not loaded yet")
+        from clipgallery.core.search import Searcher
+
+        encoder, index = engine
+        searcher = Searcher(catalog, index, encoder)
+        if query.kind == Query.TEXT:
+            response = searcher.search(query.text, limit=self.limit, stack=False)
+        elif query.kind == Query.IMAGE:
+            assert query.path is not None
+            response = searcher.search("", image=os.fspath(query.path), limit=self.limit,
+                                       stack=False)
+        elif query.kind == Query.SIMILAR:
+            ref = query.photo_id if query.photo_id is not None else os.fspath(query.path or "")
+            response = searcher.search("", image=ref, limit=self.limit, stack=False)
+        else:
+            raise ValueError(f"unknown query kind {query.kind}")
+        items = [ResultItem(r.photo, r.score, bool(r.best)) for r in response]
+        return ResultSet(query, items, response.library_size, time.monotonic() - t0)
+
+
+def _is_search_error(e: Exception) -> bool:
+    """A SearchError/QueryError (their messages are for the user); no import needed."""
+    return any(c.__name__ == "SearchError" and c.__module__.startswith("clipgallery.core")
+               for c in type(e).__mro__)
