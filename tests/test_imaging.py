@@ -1,6 +1,6 @@
 """Tests of clipgallery.core.imaging and clipgallery.core.metadata on the real corpus.
 
-The corpus (/work/shared/corpus, or $CLIPGALLERY_CORPUS) is read-only: tests that write
+The corpus (../shared/corpus beside the checkout, or $CLIPGALLERY_CORPUS) is read-only: tests that write
 copy files into tmp_path first.
 """
 
@@ -23,7 +23,8 @@ from PIL import Image, ImageOps
 from clipgallery.core import imaging, metadata
 from clipgallery.core.imaging import Decoded, DecodeError, decode, thumbnail
 
-CORPUS = Path(os.environ.get("CLIPGALLERY_CORPUS", "/work/shared/corpus"))
+CORPUS = Path(os.environ.get("CLIPGALLERY_CORPUS")
+              or Path(__file__).resolve().parents[2] / "shared" / "corpus")
 SAMPLES = CORPUS / "exif-samples"
 JPG = SAMPLES / "jpg"
 ORIENT = JPG / "orientation"
