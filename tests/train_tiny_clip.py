@@ -36,7 +36,6 @@ import functools
 import json
 import math
 import os
-import shutil
 import sys
 import tempfile
 import time
