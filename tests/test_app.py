@@ -555,3 +555,16 @@ def _assert_not_blank(image: QImage) -> None:
                 saturated += 1
     assert len(colours) > 40, len(colours)
     assert saturated > 100, saturated  # the coloured shapes of the thumbnails
+
+
+def test_skipped_files_and_their_reasons_are_shown(qtbot, tmp_path, make_window):
+    photos = tmp_path / "photos"
+    make_folder(photos, 4, 1, specs=NO_RED_CIRCLES)
+    (photos / "broken.jpg").write_bytes(b"this is no jpeg")
+    (photos / "notes.txt").write_text("a text file among photos")
+    w = make_window(folders=[str(photos)])
+    wait_settled(qtbot, w)
+    qtbot.waitUntil(lambda: w.sidebar.folders() and w.sidebar.folders()[0].skipped == 2,
+                    timeout=30_000)
+    tip = w.sidebar.list.item(0).toolTip()
+    assert "Skipped broken.jpg: " in tip and "Skipped notes.txt: not a supported image" in tip

@@ -519,8 +519,12 @@ class IndexingWorker(QObject):
                 state = UP_TO_DATE
         elif not folder.is_dir():
             state = OFFLINE
+        reasons: tuple[tuple[str, str], ...] = ()
+        if counts.get(SKIPPED, 0) and self.lib is not None:
+            reasons = tuple((os.fsdecode(p.name), r)
+                            for p, r in self.lib.catalog.skip_reasons_under(folder, 10))
         return FolderInfo(folder, counts.get(INDEXED, 0), counts.get(SKIPPED, 0),
-                          counts.get(MISSING, 0), state, watch)
+                          counts.get(MISSING, 0), state, watch, reasons)
 
     def _emit_folders(self) -> None:
         if self.lib is None:

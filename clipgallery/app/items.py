@@ -28,6 +28,7 @@ class FolderInfo:
     missing: int = 0
     state: str = UP_TO_DATE
     watch: str = ""  # "live" | "polling" | "offline" | "" (not watched yet)
+    skip_reasons: tuple[tuple[str, str], ...] = ()  # (file name, reason), the first few
 
     @property
     def name(self) -> str:

@@ -147,7 +147,10 @@ class FolderSidebar(QWidget):
             item.setToolTip(f"{formatting.display_path(info.path)}\n"
                             f"{info.indexed:,} indexed, {info.skipped:,} skipped"
                             + (f", {info.missing:,} missing" if info.missing else "")
-                            + (f"\nWatching: {info.watch}" if info.watch else ""))
+                            + (f"\nWatching: {info.watch}" if info.watch else "")
+                            + "".join(f"\nSkipped {name}: {reason}"
+                                      for name, reason in info.skip_reasons)
+                            + ("\n…" if info.skipped > len(info.skip_reasons) > 0 else ""))
             self.list.addItem(item)
             if selected is not None and info.path == selected:
                 item.setSelected(True)

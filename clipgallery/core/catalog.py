@@ -372,6 +372,13 @@ class Catalog:
                        (SKIPPED,))
         return [(decode_path(r[0]), r[1] or "unknown") for r in rows]
 
+    def skip_reasons_under(self, folder: str | os.PathLike[str],
+                           limit: int = 20) -> list[tuple[Path, str]]:
+        lo, hi = path_prefix_range(folder)
+        rows = self._q("SELECT path, skip_reason FROM photos WHERE status=? AND path >= ? "
+                       "AND path < ? ORDER BY path LIMIT ?", (SKIPPED, lo, hi, limit))
+        return [(decode_path(r[0]), r[1] or "unknown") for r in rows]
+
     def hashes_with_vectors(self, model_id: str) -> set[str]:
         """Content hashes for which a vector of ``model_id`` is already stored."""
         rows = self._q("SELECT DISTINCT p.content_hash FROM photos p JOIN embeddings e "
