@@ -69,7 +69,7 @@ MODEL_CFG: dict = {
     "vision_cfg": {
         "image_size": 64,
         "layers": [1, 1, 1, 1],
-        "width": 16,
+        "width": 8,
         "head_width": 32,
     },
     "text_cfg": {
@@ -461,9 +461,9 @@ def write_readme(out: Path, res: dict, args: argparse.Namespace, command: str) -
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--steps", type=int, default=800)
     p.add_argument("--seed", type=int, default=TRAIN_SEED)
-    p.add_argument("--pool", type=int, default=16000, help="training photos drawn")
+    p.add_argument("--pool", type=int, default=12000, help="training photos drawn")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--warmup", type=int, default=100)
