@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from clipgallery.core.metadata import META_KEYS
+
 SCHEMA_VERSION = 2
 
 INDEXED = "indexed"
@@ -91,20 +93,8 @@ _MIGRATIONS: dict[int, str] = {
     """,
 }
 
-# Metadata columns a decoder may fill (see clipgallery.core.metadata).
-META_COLUMNS = (
-    "width",
-    "height",
-    "file_type",
-    "taken_at",
-    "camera_make",
-    "camera_model",
-    "lens",
-    "gps_lat",
-    "gps_lon",
-    "orientation",
-    "phash",
-)
+# Metadata columns a decoder may fill, plus the perceptual hash the indexer adds.
+META_COLUMNS = (*META_KEYS, "phash")
 
 
 class CatalogError(Exception):
