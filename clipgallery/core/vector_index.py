@@ -177,8 +177,12 @@ class VectorIndex:
             if need > idx.get_max_elements():
                 idx.resize_index(max(int(need * _GROW), _MIN_CAPACITY))
             # New labels reuse the slots of deleted points (mark_deleted keeps memory).
+            had_deleted = len(self._present) > len(self._labels)
             idx.add_items(vecs[~known], ids[~known], replace_deleted=True)
-            self._present = set(int(x) for x in idx.get_ids_list())
+            if had_deleted:  # some deleted labels were replaced: ask which are left
+                self._present = set(int(x) for x in idx.get_ids_list())
+            else:  # the common case, without an O(n) walk per batch
+                self._present.update(int(i) for i in ids[~known])
         self._labels.update(int(i) for i in ids)
 
     def _deleted_labels(self) -> set[int]:
