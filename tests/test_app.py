@@ -563,8 +563,7 @@ def test_skipped_files_and_their_reasons_are_shown(qtbot, tmp_path, make_window)
     (photos / "broken.jpg").write_bytes(b"this is no jpeg")
     (photos / "notes.txt").write_text("a text file among photos")
     w = make_window(folders=[str(photos)])
-    wait_settled(qtbot, w)
-    qtbot.waitUntil(lambda: w.sidebar.folders() and w.sidebar.folders()[0].skipped == 2,
-                    timeout=30_000)
+    qtbot.waitUntil(lambda: bool(w.sidebar.folders()) and w.sidebar.folders()[0].skipped == 2
+                    and w.sidebar.folders()[0].indexed == 4, timeout=180_000)
     tip = w.sidebar.list.item(0).toolTip()
     assert "Skipped broken.jpg: " in tip and "Skipped notes.txt: not a supported image" in tip
