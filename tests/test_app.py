@@ -556,14 +556,3 @@ def _assert_not_blank(image: QImage) -> None:
     assert len(colours) > 40, len(colours)
     assert saturated > 100, saturated  # the coloured shapes of the thumbnails
 
-
-def test_skipped_files_and_their_reasons_are_shown(qtbot, tmp_path, make_window):
-    photos = tmp_path / "photos"
-    make_folder(photos, 4, 1, specs=NO_RED_CIRCLES)
-    (photos / "broken.jpg").write_bytes(b"this is no jpeg")
-    (photos / "notes.txt").write_text("a text file among photos")
-    w = make_window(folders=[str(photos)])
-    qtbot.waitUntil(lambda: bool(w.sidebar.folders()) and w.sidebar.folders()[0].skipped == 2
-                    and w.sidebar.folders()[0].indexed == 4, timeout=180_000)
-    tip = w.sidebar.list.item(0).toolTip()
-    assert "Skipped broken.jpg: " in tip and "Skipped notes.txt: not a supported image" in tip
