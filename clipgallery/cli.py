@@ -627,7 +627,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     from clipgallery.core.catalog import CatalogError, StorageError
-    from clipgallery.core.encoder import ModelUnavailable
+    from clipgallery.core.modelspec import ModelUnavailable
     from clipgallery.core.library import LibraryLocked
     from clipgallery.core.search import SearchError
 

@@ -135,10 +135,9 @@ def pair(request, store) -> tuple[Encoder, OnnxEncoder]:
 
 def test_image_vectors_match_pytorch_on_corpus_photos(pair, photos):
     enc, onnx = pair
-    tensors = [onnx.preprocess_image(im) for im in photos]  # the same transform as enc's
-    batch = torch.stack(tensors)
+    batch = torch.stack([enc.preprocess_image(im) for im in photos])  # open_clip's transform
     ref = enc.encode_images(batch)
-    got = onnx.encode_images(tensors)
+    got = onnx.encode_images([onnx.preprocess_image(im) for im in photos])  # numpy's
     assert got.shape == ref.shape == (12, enc.dim) and got.dtype == np.float32
     assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
     assert _cos(got, ref).min() >= PARITY
@@ -147,6 +146,18 @@ def test_image_vectors_match_pytorch_on_corpus_photos(pair, photos):
     assert _cos(one, ref[:1]).min() >= PARITY
     five = onnx.encode_images(batch[3:8].numpy())
     assert _cos(five, ref[3:8]).min() >= PARITY
+
+
+def test_numpy_preprocessing_is_open_clips(pair, photos):
+    """The torch-free transform gives open_clip's tensors, on photos of every shape."""
+    enc, onnx = pair
+    extra = [photos[0].resize((enc.image_size, enc.image_size)), photos[1].rotate(90, expand=True),
+             photos[2].resize((13, 301)), photos[3].convert("L")]
+    for im in [*photos, *extra]:
+        ref = enc.preprocess_image(im).numpy()
+        got = onnx.preprocess_image(im)
+        assert got.shape == ref.shape and got.dtype == np.float32
+        assert np.abs(got - ref).max() <= 1e-5, im.size
 
 
 def test_text_vectors_match_pytorch(pair):
@@ -166,11 +177,11 @@ def test_drop_in_for_encoder(pair, photos):
     assert (onnx.dim, onnx.image_size, onnx.context_length) == (
         enc.dim, enc.image_size, enc.context_length)
     assert onnx.device == "cpu" and "ONNX Runtime" in onnx.label
-    assert onnx.preprocess is enc.preprocess and onnx.tokenizer is enc.tokenizer
+    assert onnx.tokenizer is enc.tokenizer
     assert onnx.model is enc.model and onnx.dtype == enc.dtype  # read through
     assert onnx.split_long_text(QUERIES[-1]) == enc.split_long_text(QUERIES[-1])
-    t = onnx.preprocess_image(photos[0])
-    assert isinstance(t, torch.Tensor) and tuple(t.shape) == (3, enc.image_size, enc.image_size)
+    t = onnx.preprocess_image(photos[0])  # no torch needed to feed ONNX Runtime
+    assert isinstance(t, np.ndarray) and t.shape == (3, enc.image_size, enc.image_size)
     calls, n = onnx.calls, onnx.images_encoded
     onnx.encode_images([t, t, t])
     assert (onnx.calls, onnx.images_encoded) == (calls + 1, n + 3)

@@ -332,8 +332,8 @@ class IndexingWorker(QObject):
 
     def _load_model(self) -> None:
         assert self.lib is not None
-        from clipgallery.core.encoder import ModelUnavailable
         from clipgallery.core.indexer import Indexer
+        from clipgallery.core.modelspec import ModelUnavailable
 
         spec = self.lib.model_spec(self.model_override)
         self.model_loading.emit(spec)

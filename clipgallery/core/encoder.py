@@ -18,15 +18,10 @@ threads sharing one model just fight over the cores.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
-import re
-import socket
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,52 +36,29 @@ import torch  # noqa: E402
 from open_clip.transform import PreprocessCfg, image_transform_v2, merge_preprocess_dict  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from clipgallery.core import modelspec as _ms  # noqa: E402
+from clipgallery.core.modelspec import (  # noqa: E402,F401 - re-exported
+    HUB_HOST,
+    LOCAL_CONFIG,
+    ModelSpec,
+    ModelUnavailable,
+    count_tokens,
+    hub_reachable,
+    local_model_id,
+    split_long_text,
+)
+from clipgallery.core.modelspec import WEIGHT_NAMES as _WEIGHT_NAMES  # noqa: E402,F401
+from clipgallery.core.modelspec import weights_file as _weights_file  # noqa: E402
+
 log = logging.getLogger(__name__)
-
-LOCAL_CONFIG = "open_clip_config.json"
-_WEIGHT_NAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin", "model.safetensors")
-HUB_HOST = ("huggingface.co", 443)
-
-
-class ModelUnavailable(Exception):
-    """The model cannot be loaded; the message says why and what to do."""
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A parsed model spec: either an open_clip NAME:PRETRAINED or a local folder."""
-
-    name: str
-    pretrained: str | None = None
-    path: Path | None = None
-
-    @property
-    def is_local(self) -> bool:
-        return self.path is not None
-
-    def __str__(self) -> str:
-        return str(self.path) if self.path else f"{self.name}:{self.pretrained}"
 
 
 def parse_spec(spec: str) -> ModelSpec:
-    """Parse ``NAME:PRETRAINED`` or a local model folder path."""
-    spec = spec.strip()
-    if not spec:
-        raise ModelUnavailable("No model given. Use --model NAME:PRETRAINED or a model folder.")
-    p = Path(spec).expanduser()
-    if p.is_dir() or spec.startswith((".", "/", "~")) or os.sep in spec and ":" not in spec:
-        if not (p / LOCAL_CONFIG).is_file():
-            raise ModelUnavailable(
-                f"{p} is not a ClipGallery/open_clip model folder (no {LOCAL_CONFIG} in it).")
-        return ModelSpec(name=p.name, path=p.absolute())
-    name, sep, pretrained = spec.partition(":")
-    if not sep or not pretrained:
-        raise ModelUnavailable(
-            f"Model '{spec}' is not NAME:PRETRAINED (e.g. ViT-B-32-256:datacomp_s34b_b86k) "
-            "nor a model folder.")
-    if name not in open_clip.list_models():
-        raise ModelUnavailable(f"open_clip has no model architecture named '{name}'.")
-    return ModelSpec(name=name, pretrained=pretrained)
+    """Parse ``NAME:PRETRAINED`` or a local model folder path, checking the architecture."""
+    ms = _ms.parse_spec(spec)
+    if ms.path is None and ms.name not in open_clip.list_models():
+        raise ModelUnavailable(f"open_clip has no model architecture named '{ms.name}'.")
+    return ms
 
 
 def default_device() -> str:
@@ -96,48 +68,6 @@ def default_device() -> str:
     if mps is not None and mps.is_available():
         return "mps"
     return "cpu"
-
-
-def _weights_file(folder: Path) -> Path | None:
-    for n in _WEIGHT_NAMES:
-        if (folder / n).is_file():
-            return folder / n
-    return None
-
-
-_ID_CACHE: dict[tuple[str, int, int], str] = {}
-
-
-def local_model_id(folder: Path) -> str:
-    """A content-derived id, so moving or copying a model folder keeps its vectors valid."""
-    meta = folder / "clipgallery_model.json"
-    if meta.is_file():
-        try:
-            return str(json.loads(meta.read_text())["model_id"])
-        except (ValueError, KeyError, OSError):
-            pass
-    weights = _weights_file(folder)
-    h = hashlib.sha256((folder / LOCAL_CONFIG).read_bytes())
-    if weights is not None:
-        st = weights.stat()
-        key = (str(weights), st.st_size, st.st_mtime_ns)
-        if key not in _ID_CACHE:
-            wh = hashlib.sha256()
-            with open(weights, "rb") as f:
-                while chunk := f.read(1 << 20):
-                    wh.update(chunk)
-            _ID_CACHE[key] = wh.hexdigest()
-        h.update(_ID_CACHE[key].encode())
-    return f"local:{folder.name}@{h.hexdigest()[:16]}"
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """A quick check (a few seconds at most) that the model hub can be reached."""
-    try:
-        with socket.create_connection(HUB_HOST, timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def cached_weights(spec: ModelSpec, cache_dir: Path | None) -> Path | None:
@@ -179,6 +109,7 @@ class Encoder:
         size = pp.get("size", getattr(model.visual, "image_size", 224))
         self.image_size = int(size if isinstance(size, int) else min(size))
         self.context_length = int(getattr(model, "context_length", 77) or 77)
+        self.weights_path: Path | None = None  # the file the weights were read from
         self.calls = 0  # image batches encoded (tests count re-encodes with it)
         self.images_encoded = 0
         self._lock = threading.Lock()
@@ -241,37 +172,11 @@ class Encoder:
         return np.stack(vecs)
 
     def token_count(self, text: str) -> int | None:
-        enc = getattr(self.tokenizer, "encode", None)
-        if enc is None:
-            return None
-        try:
-            return len(enc(text))
-        except Exception:  # noqa: BLE001 - a tokenizer without a plain encode()
-            return None
+        return count_tokens(self.tokenizer, text)
 
     def split_long_text(self, text: str) -> list[str]:
         """Parts of ``text`` that each fit the model's context (start/end tokens included)."""
-        limit = self.context_length - 2
-        n = self.token_count(text)
-        if n is None or n <= limit:
-            return [text]
-        parts: list[str] = []
-        for sentence in re.split(r"(?<=[.!?;])\s+|\n+", text):
-            sentence = sentence.strip()
-            if not sentence:
-                continue
-            if (self.token_count(sentence) or 0) <= limit:
-                parts.append(sentence)
-                continue
-            window: list[str] = []
-            for word in sentence.split():
-                if window and (self.token_count(" ".join(window + [word])) or 0) > limit:
-                    parts.append(" ".join(window))
-                    window = []
-                window.append(word)
-            if window:
-                parts.append(" ".join(window))
-        return parts or [text]
+        return split_long_text(text, self.context_length, self.token_count)
 
 
 def _cpu_threads() -> int:
@@ -292,6 +197,7 @@ def load_encoder(spec: str | ModelSpec, *, device: str | None = None,
             ident = f"local-dir:{spec.path}"
             if _weights_file(spec.path) is None:
                 raise ModelUnavailable(f"Model folder {spec.path} has no weights file.")
+            weights_path = _weights_file(spec.path)
             model = open_clip.create_model(ident, device=device, weights_only=True)
             tokenizer = open_clip.get_tokenizer(ident)
             model_id = local_model_id(spec.path)
@@ -303,6 +209,7 @@ def load_encoder(spec: str | ModelSpec, *, device: str | None = None,
                     f"Model {spec} is not on this computer yet. Download it with "
                     f"'clipgallery model download {spec}' or import a model file with "
                     f"'clipgallery model import FILE --arch {spec.name}'.")
+            weights_path = weights
             tag_cfg = open_clip.get_pretrained_cfg(spec.name, spec.pretrained or "")
             model = open_clip.create_model(
                 spec.name, pretrained=str(weights), device=device, weights_only=True,
@@ -317,4 +224,13 @@ def load_encoder(spec: str | ModelSpec, *, device: str | None = None,
     if device == "cuda":
         model = model.half()
     preprocess = image_transform_v2(PreprocessCfg(**model.visual.preprocess_cfg), is_train=False)
-    return Encoder(model, preprocess, tokenizer, model_id, device, label=str(spec))
+    enc = Encoder(model, preprocess, tokenizer, model_id, device, label=str(spec))
+    enc.weights_path = weights_path
+    return enc
+
+
+def load_tokenizer(spec: str | ModelSpec):
+    """Only the tokenizer of ``spec`` (no model is built)."""
+    if isinstance(spec, str):
+        spec = parse_spec(spec)
+    return open_clip.get_tokenizer(f"local-dir:{spec.path}" if spec.path else spec.name)

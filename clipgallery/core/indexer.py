@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -46,8 +47,10 @@ from clipgallery.core.catalog import (
     Photo,
     storage_error,
 )
-from clipgallery.core.encoder import Encoder
 from clipgallery.core.vector_index import VectorIndex
+
+if TYPE_CHECKING:  # torch and open_clip load only with a model
+    from clipgallery.core.encoder import Encoder
 
 log = logging.getLogger(__name__)
 

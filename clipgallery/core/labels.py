@@ -26,10 +26,12 @@ import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from clipgallery.core.encoder import Encoder
+if TYPE_CHECKING:  # torch and open_clip load only with a model
+    from clipgallery.core.encoder import Encoder
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +131,9 @@ def _cache_file(cache_dir: Path, model_id: str, digest: str) -> Path:
 def _encode_batch(encoder: Encoder, prompts: list[str]) -> np.ndarray:
     """Short prompts in batches of 256 (``Encoder.encode_text`` goes one text at a time,
     to split long texts; these never are)."""
+    if getattr(encoder, "backend", "") == "onnxruntime":  # no torch model behind it
+        return np.concatenate([encoder.encode_text(prompts[i:i + 256])
+                               for i in range(0, len(prompts), 256)])
     try:
         import torch
 
@@ -192,6 +197,9 @@ def vocabulary_vectors(encoder: Encoder, vocabulary: Sequence[str] = VOCABULARY,
 
 
 def _logit_scale(encoder: Encoder) -> float:
+    recorded = getattr(encoder, "logit_scale", None)  # OnnxEncoder: read at export
+    if isinstance(recorded, float):
+        return recorded
     scale = getattr(encoder.model, "logit_scale", None)
     try:
         value = float(scale.detach().exp()) if scale is not None else 100.0

@@ -72,14 +72,17 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from clipgallery.core import duplicates, imaging, ranking
 from clipgallery.core.catalog import INDEXED, Catalog, Photo
-from clipgallery.core.encoder import Encoder
 from clipgallery.core.query import Filters, ParsedQuery, QueryError, SearchError, parse_query
 from clipgallery.core.vector_index import VectorIndex
+
+if TYPE_CHECKING:  # torch and open_clip load only with a model
+    from clipgallery.core.encoder import Encoder
 
 __all__ = ["DEFAULT_LIMIT", "EXACT_MAX", "SELECTIVE_MAX", "SAMPLE_SIZE", "SORTS",
            "SearchError", "QueryError", "SearchResult", "SearchResponse", "Searcher"]
