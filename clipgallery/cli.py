@@ -79,6 +79,8 @@ def cmd_index(args: argparse.Namespace) -> int:
                 print("Nothing to index: give one or more folders, e.g. "
                       "'clipgallery index ~/Pictures'.", file=sys.stderr)
                 return 2
+        if args.fast_indexing is not None:
+            lib.set_fast_indexing(args.fast_indexing == "on")
         spec = lib.model_spec(args.model)
         encoder = lib.load_encoder(spec, device=args.device)
         index = lib.index_for(encoder)
@@ -474,6 +476,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("paths", nargs="*", help="folders (default: the library's folders)")
     s.add_argument("--batch-size", type=int, default=32)
     s.add_argument("--workers", type=int, default=None, help="decode threads")
+    s.add_argument("--fast-indexing", choices=["on", "off"], default=None,
+                   help="on the CPU, use the int8 image model where its vectors match "
+                        "float32's (about 3x faster on recent CPUs; default on); "
+                        "the choice is saved in the library")
     s.add_argument("--json", action="store_true", help="print the summary as JSON")
     s.set_defaults(func=cmd_index)
 
@@ -627,8 +633,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     from clipgallery.core.catalog import CatalogError, StorageError
-    from clipgallery.core.modelspec import ModelUnavailable
     from clipgallery.core.library import LibraryLocked
+    from clipgallery.core.modelspec import ModelUnavailable
     from clipgallery.core.search import SearchError
 
     try:
