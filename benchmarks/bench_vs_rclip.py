@@ -172,7 +172,10 @@ def _backend_of(summary: dict[str, Any], library: Path) -> str:
     return "onnxruntime" if any(library.rglob("visual.onnx")) else "pytorch"
 
 
-def run_clipgallery(folder: Path, work: Path, model: Path) -> dict[str, Any]:
+def warm_clipgallery(folder: Path, work: Path, model: Path) -> float:
+    """The one-time model set-up (ONNX export incl. the int8 image model, like rclip's
+    pre-converted models) on 2 photos; returns its seconds.  The library's model files
+    and caches stay, everything it knows about photos is dropped by each timed run."""
     library = work / "library"
     shutil.rmtree(library, ignore_errors=True)
     warm = work / "warmup-photos"
@@ -183,8 +186,15 @@ def run_clipgallery(folder: Path, work: Path, model: Path) -> dict[str, Any]:
     log("ClipGallery: warm-up run (one-time model set-up)")
     t0 = time.perf_counter()
     _clipgallery(["index", str(warm), "--library", str(library), "--model", str(model), "--json"])
-    setup_s = time.perf_counter() - t0
-    # Keep the model files and caches of the library, drop everything it knows about photos.
+    shutil.rmtree(warm)
+    return round(time.perf_counter() - t0, 1)
+
+
+def run_clipgallery(folder: Path, work: Path, model: Path, *, fast: bool = True
+                    ) -> dict[str, Any]:
+    """A fresh full index of ``folder`` by ``clipgallery index`` in a new process;
+    ``fast=False`` turns fast (int8) indexing off for the run."""
+    library = work / "library"
     for p in library.iterdir():
         if p.name.startswith("catalog.sqlite3") or p.name in ("index", "writer.lock"):
             if p.is_dir():
@@ -192,24 +202,34 @@ def run_clipgallery(folder: Path, work: Path, model: Path) -> dict[str, Any]:
             else:
                 p.unlink()
     shutil.rmtree(library / "cache" / "thumbnails", ignore_errors=True)
-    shutil.rmtree(warm)
     for p in folder.glob("*.jpg"):  # page cache, as rclip's WARM=1
         p.read_bytes()
-    log("ClipGallery: fresh full index")
-    with CpuWatch() as w:
-        summary, _ = _clipgallery(["index", str(folder), "--library", str(library),
-                                   "--model", str(model), "--json"])
+    os.environ["CLIPGALLERY_FAST_INDEXING"] = "1" if fast else "0"
+    log(f"ClipGallery: fresh full index (fast indexing {'on' if fast else 'off'})")
+    try:
+        with CpuWatch() as w:
+            summary, _ = _clipgallery(["index", str(folder), "--library", str(library),
+                                       "--model", str(model), "--json"])
+    finally:
+        os.environ.pop("CLIPGALLERY_FAST_INDEXING", None)
     n = int(summary.get("indexed", 0))
     elapsed = float(summary.get("elapsed", 0.0)) or None
     return {
-        "backend": _backend_of(summary, library),
+        "backend": _backend_of(summary, library), "encoder": summary.get("encoder"),
         "indexed": n, "skipped": len(summary.get("skipped", [])),
         "wall_s": round(w.wall, 2), "photos_per_s": round(n / w.wall, 2),
         "index_phase_s": elapsed,
         "index_phase_photos_per_s": round(n / elapsed, 2) if elapsed else None,
         "cores_busy": round(w.ours, 2), "others_cores": round(w.others, 2),
-        "warmup_s": round(setup_s, 1),
     }
+
+
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median end-to-end speed, with every run's speed attached."""
+    ordered = sorted(runs, key=lambda r: r["photos_per_s"])
+    out = dict(ordered[len(ordered) // 2])
+    out["all_photos_per_s"] = [r["photos_per_s"] for r in runs]
+    return out
 
 
 # -- the pieces, in-process -------------------------------------------------------------------
@@ -247,11 +267,14 @@ def measure_pieces(corpus_folder: Path, model: Path, work: Path, batch: int = 32
 
     try:
         from clipgallery.core import imaging
+        from clipgallery.core.onnx_encoder import ImagePreprocess
+
+        pre = ImagePreprocess(enc.model.visual.preprocess_cfg)
 
         def ours(paths):
             for p in paths:
-                enc.preprocess_image(imaging.decode(p, min_side=enc.image_size).image)
-        decode_how = "imaging.decode(min_side) + preprocess"
+                pre(imaging.decode(p, min_side=enc.image_size).image)
+        decode_how = "imaging.decode(min_side) + numpy preprocess"
     except ImportError:
         def ours(paths):
             for p in paths:
@@ -304,6 +327,9 @@ def measure_pieces(corpus_folder: Path, model: Path, work: Path, batch: int = 32
         1000 / (out["decode_preprocess_cpu_ms"] / cores + out["onnx_tower_ms"]), 1)
     out["ceiling_photos_per_s_idle"] = round(
         1000 / ((out["decode_preprocess_cpu_ms"] + out["onnx_tower_cpu_ms"]) / cores), 1)
+    if out.get("onnx_int8_tower_cpu_ms"):
+        out["ceiling_int8_photos_per_s_idle"] = round(
+            1000 / ((out["decode_preprocess_cpu_ms"] + out["onnx_int8_tower_cpu_ms"]) / cores), 1)
     del onnx
     out["ceiling_note"] = (
         "ceiling: decode spread over all cores, then the ONNX tower on all cores: "
@@ -356,14 +382,20 @@ def report(res: dict[str, Any]) -> None:
     print(f"{'':28}{'photos/s':>10}{'wall s':>9}{'index-phase/s':>15}{'cores':>7}{'others':>8}")
     rows = [("rclip 3.3.0", r)] if r else []
     if c:
-        rows.append((f"ClipGallery ({c['backend']})", c))
+        rows.append(("ClipGallery (fast indexing)", c))
+    if res.get("clipgallery_fp32"):
+        rows.append(("ClipGallery (float32)", res["clipgallery_fp32"]))
     for name, x in rows:
         print(f"{name:28}{_f(x['photos_per_s']):>10}{_f(x['wall_s'], '.1f'):>9}"
               f"{_f(x['index_phase_photos_per_s']):>15}{_f(x['cores_busy']):>7}"
               f"{_f(x['others_cores']):>8}")
     if r and c:
         print(f"ratio ClipGallery / rclip: {res['ratio']:.2f}x end-to-end, "
-              f"{_f(res['ratio_index_phase'])}x index phase (target >= 3x)")
+              f"{_f(res['ratio_index_phase'])}x index phase (target >= 3x); float32: "
+              f"{_f(res.get('ratio_fp32'))}x end-to-end, "
+              f"{_f(res.get('ratio_fp32_index_phase'))}x index phase")
+        print(f"encoder: {c.get('encoder')}; runs (photos/s): rclip {r['all_photos_per_s']}, "
+              f"ClipGallery {c['all_photos_per_s']}")
     p = res.get("pieces")
     if p:
         print(f"\nper photo, in-process ({p['threads']} threads, batch {p['batch']}), "
@@ -386,7 +418,8 @@ def report(res: dict[str, Any]) -> None:
             print(f"  in-process Indexer + ONNX: {i['photos_per_s']} photos/s "
                   f"(cores {i['cores_busy']}, others {i['others_cores']}); ceiling "
                   f"{p.get('ceiling_photos_per_s')} photos/s now, "
-                  f"{p.get('ceiling_photos_per_s_idle')} on an idle machine (CPU time)")
+                  f"{p.get('ceiling_photos_per_s_idle')} on an idle machine (CPU time); "
+                  f"with the int8 tower {p.get('ceiling_int8_photos_per_s_idle')}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -398,6 +431,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="keep the corpus and the libraries (with the ONNX export) in /tmp")
     ap.add_argument("--skip", action="append", default=[],
                     choices=["rclip", "clipgallery", "pieces"], help="leave out a part")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="rounds of (rclip, ClipGallery, ClipGallery float32); medians")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
 
@@ -413,18 +448,30 @@ def main(argv: list[str] | None = None) -> int:
         res["corpus_mb"] = round(sum(p.stat().st_size for p in corpus.glob("*.jpg")) / 1e6)
         res["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
                           "loadavg_before": os.getloadavg()[0]}
-        if "rclip" not in args.skip:
-            res["rclip"] = run_rclip(corpus)
         if "clipgallery" not in args.skip:
-            res["clipgallery"] = run_clipgallery(corpus, work, model)
-        if res.get("rclip") and res.get("clipgallery"):
-            r, c = res["rclip"], res["clipgallery"]
-            res["ratio"] = round(c["photos_per_s"] / r["photos_per_s"], 2)
-            if c["index_phase_photos_per_s"]:
-                res["ratio_index_phase"] = round(
-                    c["index_phase_photos_per_s"] / r["index_phase_photos_per_s"], 2)
-            else:
-                res["ratio_index_phase"] = None
+            res["clipgallery_setup_s"] = warm_clipgallery(corpus, work, model)
+        # Alternate the contenders, so that a disturbance hits each about equally.
+        runs: dict[str, list[dict[str, Any]]] = {"rclip": [], "clipgallery": [],
+                                                 "clipgallery_fp32": []}
+        for i in range(args.repeats):
+            log(f"round {i + 1} of {args.repeats}")
+            if "rclip" not in args.skip:
+                runs["rclip"].append(run_rclip(corpus))
+            if "clipgallery" not in args.skip:
+                runs["clipgallery"].append(run_clipgallery(corpus, work, model))
+                runs["clipgallery_fp32"].append(run_clipgallery(corpus, work, model,
+                                                                fast=False))
+        for name, got in runs.items():
+            if got:
+                res[name] = _median_run(got)
+        r = res.get("rclip")
+        for name, key in (("clipgallery", "ratio"), ("clipgallery_fp32", "ratio_fp32")):
+            c = res.get(name)
+            if r and c:
+                res[key] = round(c["photos_per_s"] / r["photos_per_s"], 2)
+                res[key + "_index_phase"] = round(
+                    c["index_phase_photos_per_s"] / r["index_phase_photos_per_s"], 2
+                ) if c["index_phase_photos_per_s"] else None
         if "pieces" not in args.skip:
             res["pieces"] = measure_pieces(corpus, model, work)
         res["machine"]["loadavg_after"] = os.getloadavg()[0]
