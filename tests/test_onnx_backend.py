@@ -208,13 +208,16 @@ def test_export_files(pair, store):
     assert not list(store.glob(".tmp-*"))  # nothing half-written left behind
 
 
-def test_threads_setting(small, small_store):
+def test_threads_setting(small, small_store, monkeypatch):
     onnx = onnx_encoder_for(small, small_store, threads=1)
     assert isinstance(onnx, OnnxEncoder) and onnx.threads == 1
     opts = onnx._load("visual").get_session_options()
     assert (opts.intra_op_num_threads, opts.inter_op_num_threads) == (1, 1)
     default = OnnxEncoder(small, onnx.model_dir)
     assert default.threads == onnx_backend.cpu_threads()
+    monkeypatch.setenv("CLIPGALLERY_ONNX_THREADS", "1")  # the configurable default
+    one = OnnxEncoder(small, onnx.model_dir, preload=("visual",))
+    assert one.threads == 1 and one._load("visual").get_session_options().intra_op_num_threads == 1
 
 
 def test_images_and_text_from_two_threads(small, small_store):

@@ -72,6 +72,15 @@ def cpu_threads() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def inference_threads() -> int:
+    """ONNX Runtime's intra-op threads: $CLIPGALLERY_ONNX_THREADS, else every core (the
+    decode threads take the cores back while the model waits: it does not spin)."""
+    try:
+        return max(1, int(os.environ.get("CLIPGALLERY_ONNX_THREADS", "")))
+    except ValueError:
+        return cpu_threads()
+
+
 def slug(model_id: str) -> str:
     """A file-name-safe form of a model id."""
     s = re.sub(r"[^A-Za-z0-9._-]+", "_", model_id).strip("._-")
@@ -116,7 +125,7 @@ def session(path: Path, threads: int | None = None, *, spin: bool = False):
         raise OnnxBackendError("onnxruntime has no CPUExecutionProvider")
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.intra_op_num_threads = threads or cpu_threads()
+    so.intra_op_num_threads = threads or inference_threads()
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     # Busy-waiting worker threads steal the cores the decode threads need.
@@ -346,7 +355,7 @@ class OnnxEncoder:
         self.logit_scale = float(info.get("logit_scale", 100.0))
         self.device = "cpu"
         self.int8 = int8
-        self.threads = threads or cpu_threads()
+        self.threads = threads or inference_threads()
         self.spin = spin
         base = label or (encoder.label if encoder is not None else info.get("label", ""))
         self.label = f"{base} (ONNX Runtime{', int8' if int8 else ''})"
