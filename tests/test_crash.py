@@ -72,3 +72,54 @@ def test_sigkill_mid_run_then_resume(tmp_path, tiny_model, kill_after):
     assert summary["indexed"] + summary["unchanged"] == 80
     assert summary["indexed"] <= 80 - partial
     assert_consistent(library, files, tiny_model)
+
+
+# A process killed at the worst moments, deterministically: the child dies (os._exit, no
+# cleanup, no rollback — what SIGKILL does) at the N-th call of a chosen step.
+_DIE_AT = r"""
+import os, sys
+from clipgallery.core import catalog as C, vector_index as V
+
+point, nth = sys.argv[1], int(sys.argv[2])
+calls = [0]
+
+def dying(orig):
+    def f(*a, **k):
+        calls[0] += 1
+        if calls[0] >= nth:
+            os._exit(137)
+        return orig(*a, **k)
+    return f
+
+if point == "mid-transaction":  # a photo row written, its vector not yet
+    C.Catalog.put_embedding = dying(C.Catalog.put_embedding)
+elif point == "after-commit":  # the batch committed, the index not yet told
+    V.VectorIndex.sync = dying(V.VectorIndex.sync)
+elif point == "index-written":  # new index file in place, its sidecar still the old one
+    V._file_digest = dying(V._file_digest)
+from clipgallery.cli import main
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+@pytest.mark.parametrize("point,nth", [("mid-transaction", 3), ("mid-transaction", 9),
+                                       ("after-commit", 2), ("index-written", 1)])
+def test_killed_at_the_worst_moment_then_resume(tmp_path, tiny_model, point, nth):
+    folder = tmp_path / "photos"
+    files = [p for p, _ in synthetic.make_folder(folder, 24, seed=nth)]
+    library = tmp_path / "library"
+    args = ["index", str(folder), "--library", str(library), "--model", tiny_model,
+            "--batch-size", "4"]
+    p = subprocess.run([sys.executable, "-c", _DIE_AT, point, str(nth), *args], cwd=ROOT,
+                       capture_output=True, timeout=300)
+    assert p.returncode == 137, p.stderr.decode()[-2000:]  # it did die there
+    if point != "index-written":  # (the index file is saved at the end of a run)
+        assert embedded(library) < 24
+    proc = indexer_process(folder, library, tiny_model)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err.decode()
+    assert_consistent(library, files, tiny_model)
+    from clipgallery.core.check import check
+
+    with Library.open(library, write=True) as lib:
+        assert check(lib).ok
