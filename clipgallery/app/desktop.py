@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,9 +17,20 @@ from PySide6.QtCore import QObject, QProcess, QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 
 
+def file_uri(path: Path) -> str:
+    """``path`` as a file:// URI, percent-encoded from its bytes: names that are not valid
+    UTF-8 (kept by Python as surrogate escapes) survive, which QUrl.fromLocalFile's
+    UTF-16 string cannot promise."""
+    return "file://" + urllib.parse.quote(os.fsencode(os.path.abspath(path)), safe="/")
+
+
+def _qurl(path: Path) -> QUrl:
+    return QUrl.fromEncoded(file_uri(path).encode("ascii"))
+
+
 def open_file(path: Path) -> bool:
     """Open a photo in the system's default viewer."""
-    return QDesktopServices.openUrl(QUrl.fromLocalFile(os.fspath(path)))
+    return QDesktopServices.openUrl(_qurl(path))
 
 
 def copy_paths(paths: Sequence[Path]) -> str:
@@ -41,7 +53,7 @@ def show_in_folder(path: Path, parent: QObject | None = None) -> None:
         _open_parent(path)
         return
     proc = QProcess(parent)
-    uri = QUrl.fromLocalFile(os.fspath(path)).toString(QUrl.ComponentFormattingOption.FullyEncoded)
+    uri = file_uri(path)
     args = ["--session", "--print-reply", "--dest=org.freedesktop.FileManager1",
             "--type=method_call", "/org/freedesktop/FileManager1",
             "org.freedesktop.FileManager1.ShowItems", f"array:string:{uri}", "string:"]
@@ -59,4 +71,4 @@ def show_in_folder(path: Path, parent: QObject | None = None) -> None:
 
 def _open_parent(path: Path) -> None:
     target = path if path.is_dir() else path.parent
-    QDesktopServices.openUrl(QUrl.fromLocalFile(os.fspath(target)))
+    QDesktopServices.openUrl(_qurl(target))
