@@ -78,6 +78,8 @@ _FILE_TYPES: dict[str, str] = {
 }
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(_FILE_TYPES)
+#: The file types a filter can name ("jpeg", "heic", "raw", ...).
+FILE_TYPES: frozenset[str] = frozenset(_FILE_TYPES.values())
 
 DEFAULT_MAX_PIXELS: int = 200_000_000
 

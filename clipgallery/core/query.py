@@ -211,7 +211,7 @@ def normalise_file_type(value: str) -> str:
     v = value.strip().lower().lstrip(".")
     if not v:
         raise QueryError("The file type is empty (e.g. jpeg, png, heic, raw).")
-    known = set(imaging._FILE_TYPES.values())
+    known = set(imaging.FILE_TYPES)
     if v in known:
         return v
     return imaging.file_type("x." + v) if imaging.is_image_path("x." + v) else v
