@@ -110,8 +110,13 @@ def test_move_is_not_reencoded_modify_is_delete_leaves(tmp_path, photos, library
         assert len(idx) == lib.catalog.indexed_count(enc.model_id) == 59
 
 
+@pytest.mark.parametrize("bulk", [False, True], ids=["per-file-lookup", "bulk-hashes"])
 def test_copy_reuses_vector_and_offline_folder_is_left_alone(tmp_path, photos, library_dir,
-                                                             tiny_model):
+                                                             tiny_model, bulk, monkeypatch):
+    from clipgallery.core import indexer
+
+    # Small runs ask the catalog per file; big ones load every known hash at once.
+    monkeypatch.setattr(indexer, "_BULK_HASHES", 0 if bulk else 10**9)
     lib, enc, idx = open_all(library_dir, tiny_model)
     with lib:
         Indexer(lib.catalog, idx, enc).run([photos])

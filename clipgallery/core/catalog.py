@@ -438,6 +438,12 @@ class Catalog:
                        (photo_id, model_id))
         return blob_to_vector(rows[0][0]).copy() if rows else None
 
+    def has_vector_for_hash(self, content_hash: str, model_id: str) -> bool:
+        """Whether a vector of ``model_id`` is stored for some photo with this content."""
+        return bool(self._q("SELECT 1 FROM photos p JOIN embeddings e ON e.photo_id=p.id "
+                            "WHERE p.content_hash=? AND e.model_id=? LIMIT 1",
+                            (content_hash, model_id)))
+
     def reusable_embedding(self, content_hash: str, model_id: str) -> np.ndarray | None:
         """A stored vector of any photo with this content (moved or copied files)."""
         rows = self._q("SELECT e.vector FROM photos p JOIN embeddings e ON e.photo_id=p.id "

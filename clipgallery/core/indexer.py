@@ -58,6 +58,22 @@ log = logging.getLogger(__name__)
 IGNORED_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
 
 
+# Above this many files a run loads all known content hashes at once.
+_BULK_HASHES = 2000
+
+
+class _HashLookup:
+    """``hash in lookup``: is a vector of ``model_id`` stored for that content?  Asked of
+    the catalog per file (an indexed lookup; the catalog serialises its connection)."""
+
+    def __init__(self, catalog: Catalog, model_id: str) -> None:
+        self.catalog, self.model_id = catalog, model_id
+
+    def __contains__(self, content_hash: object) -> bool:
+        return isinstance(content_hash, str) and self.catalog.has_vector_for_hash(
+            content_hash, self.model_id)
+
+
 @dataclass
 class Progress:
     phase: str  # "scanning" | "indexing" | "done"
@@ -279,8 +295,12 @@ class Indexer:
     def _execute_unguarded(self, jobs: list[_Job], gone: list[Photo], summary: IndexSummary,
                            t0: float) -> IndexSummary:
         model = self.encoder.model_id
-        # Content we already hold a vector for: moved, renamed or copied files.
-        reusable = self.catalog.hashes_with_vectors(model)
+        # Content we already hold a vector for: moved, renamed or copied files.  A big run
+        # loads every such hash once; a small one (a watcher's batch in a library of a
+        # million photos) asks the catalog per file instead.
+        reusable: set[str] | _HashLookup = (
+            self.catalog.hashes_with_vectors(model) if len(jobs) > _BULK_HASHES
+            else _HashLookup(self.catalog, model))
         gone_by_hash: dict[str, list[Photo]] = {}
         for p in gone:
             if p.content_hash:
@@ -364,7 +384,7 @@ class Indexer:
         self.progress(Progress("done", done, total))
         return summary
 
-    def _prepare(self, job: _Job, reusable: set[str]) -> _Prepared:
+    def _prepare(self, job: _Job, reusable: set[str] | _HashLookup) -> _Prepared:
         """Runs in a decode thread: read once, hash, and decode only if needed."""
         prep = _Prepared(job)
         try:
