@@ -225,3 +225,24 @@ def test_negative_terms_need_no_quoting_on_the_command_line(cli, photos, library
     with pytest.raises(SystemExit) as exc:
         cli("search", "a circle", "--bogus", "--library", library_dir)
     assert exc.value.code == 2
+
+
+def test_folders_never_nest(cli, tmp_path, library_dir, tiny_model):
+    """Adding a folder inside a library folder adds nothing; adding one that holds
+    library folders replaces them, and their photos stay as they are (no re-encode)."""
+    root = tmp_path / "Pictures"
+    a, b = root / "2023", root / "2024"
+    synthetic.make_folder(a, 4, seed=31)
+    synthetic.make_folder(b, 4, seed=32)
+    assert cli("index", str(a), str(b), "--library", str(library_dir), "--model",
+               tiny_model)[0] == 0
+    with Library.open(library_dir) as lib:
+        assert lib.catalog.folders() == [a, b]
+        ids = {p.path: p.id for p in lib.catalog.all_photos()}
+    code, out, _ = cli("index", str(root), "--library", str(library_dir), "--model", tiny_model)
+    assert code == 0 and "Indexed 0, unchanged 8" in out
+    with Library.open(library_dir, write=True) as lib:
+        assert lib.catalog.folders() == [root]
+        assert {p.path: p.id for p in lib.catalog.all_photos()} == ids
+        assert lib.catalog.add_folder(a) == root  # already covered
+        assert lib.catalog.folders() == [root]

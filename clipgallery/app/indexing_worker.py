@@ -324,7 +324,13 @@ class IndexingWorker(QObject):
                 if f == folder:
                     self._pending_folders.add(folder)  # re-check it anyway
                 return
-        self.lib.catalog.add_folder(folder)
+        self.lib.catalog.add_folder(folder)  # library folders inside it merge into it
+        for f in known:
+            if _is_under(f, folder) and self.watcher is not None:
+                try:
+                    self.watcher.unwatch(f)  # watched through ``folder`` from now on
+                except Exception:  # noqa: BLE001
+                    log.exception("unwatch %s", f)
         self._watch(folder)
         self._pending_folders.add(folder)
         if announce:

@@ -281,9 +281,25 @@ class Catalog:
 
     # -- folders ----------------------------------------------------------------
 
-    def add_folder(self, path: str | os.PathLike[str]) -> None:
-        self._x("INSERT OR IGNORE INTO folders(path, added_at) VALUES(?, ?)",
-                (encode_path(path), time.time()))
+    def add_folder(self, path: str | os.PathLike[str]) -> Path:
+        """Make ``path`` a library folder; returns the library folder that now covers it.
+
+        Folders never nest: a folder inside a library folder is already covered (nothing
+        is added), and a folder that holds library folders replaces them (their photos,
+        keyed by path, stay as they are)."""
+        new = encode_path(path).rstrip(os.sep.encode()) or os.sep.encode()
+        sep = os.sep.encode()
+        with self.transaction() as db:
+            existing = [bytes(r[0]) for r in db.execute("SELECT path FROM folders")]
+            for f in existing:
+                if new == f or new.startswith(f.rstrip(sep) + sep):
+                    return decode_path(f)
+            for f in existing:
+                if f.startswith(new.rstrip(sep) + sep):
+                    db.execute("DELETE FROM folders WHERE path=?", (f,))
+            db.execute("INSERT OR IGNORE INTO folders(path, added_at) VALUES(?, ?)",
+                       (new, time.time()))
+        return decode_path(new)
 
     def remove_folder(self, path: str | os.PathLike[str]) -> int:
         """Forget a folder and its photos (the files themselves are never touched)."""
