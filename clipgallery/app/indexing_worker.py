@@ -14,6 +14,9 @@ Work is queued, not run at once: folder rescans and changed files accumulate in
 two sets, and one unit of work runs per turn of this thread's event loop, so
 requests that arrive during a long run (more watcher events, a folder added) are
 merged and handled right after it.
+
+After the first run of a session, a short-lived "thumbnail-prune" thread (its own
+read-only catalog connection, no Qt) trims the disk thumbnail cache.
 """
 
 from __future__ import annotations
@@ -463,11 +466,37 @@ class IndexingWorker(QObject):
                         self._search_with = (self.encoder, self.index)
                         self._announce_search_model()
             self.runs += 1
+            if self.runs == 1:
+                self._prune_thumbnails_later()
             if summary.offline_folders and paths is None:
                 names = ", ".join(os.fsdecode(f.name) for f in summary.offline_folders)
                 self.message.emit(f"Offline (not found, photos kept): {names}")
         self._emit_folders()
         self.library_changed.emit(self._searchable())
+
+    def _prune_thumbnails_later(self) -> None:
+        """Once a session, after the first run: drop stale thumbnails and keep the cache
+        under its cap, in a thread of its own with its own reader connection."""
+        assert self.lib is not None
+        catalog_path, thumbs = self.lib.paths.catalog, self.lib.paths.thumbnails
+
+        def prune() -> None:
+            from clipgallery.app.thumbnail_cache import ThumbnailCache, live_keys
+            from clipgallery.core.catalog import Catalog
+
+            try:
+                reader = Catalog(catalog_path, readonly=True)
+                try:
+                    keys = live_keys(reader.photo_stamps())
+                finally:
+                    reader.close()
+                n, freed = ThumbnailCache(thumbs).prune(keys)
+                if n:
+                    log.info("thumbnail cache: removed %d files (%.1f MB)", n, freed / 1e6)
+            except Exception:  # noqa: BLE001 - housekeeping only
+                log.exception("pruning the thumbnail cache")
+
+        threading.Thread(target=prune, name="thumbnail-prune", daemon=True).start()
 
     # -- progress (called by the indexer, in this thread) -------------------------------------
 

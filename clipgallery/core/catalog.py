@@ -362,6 +362,11 @@ class Catalog:
                 out[r["id"]] = Photo.from_row(r)
         return out
 
+    def photo_stamps(self) -> list[tuple[Path, int, int]]:
+        """(path, mtime_ns, size) of every photo the library knows (any status)."""
+        return [(decode_path(r[0]), int(r[1]), int(r[2]))
+                for r in self._q("SELECT path, mtime_ns, size FROM photos")]
+
     def all_photos(self, status: str | None = None) -> list[Photo]:
         if status is None:
             rows = self._q(f"SELECT {_PHOTO_COLS} FROM photos ORDER BY id")
