@@ -286,6 +286,35 @@ def cmd_labels(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_settings(args: argparse.Namespace) -> int:
+    from clipgallery.core.library import DEVICES, Library
+
+    if args.name is None:
+        with Library.open(args.library) as lib:
+            info = {"device": lib.device, "fast_indexing": "on" if lib.fast_indexing else "off"}
+        if args.json:
+            _print_json(info)
+        else:
+            for k, v in info.items():
+                print(f"{k.replace('_', '-')}: {v}")
+        return 0
+    name = args.name.replace("_", "-")
+    choices = {"device": DEVICES, "fast-indexing": ("on", "off")}
+    if name not in choices:
+        print(f"error: unknown setting '{args.name}' (device, fast-indexing)", file=sys.stderr)
+        return 2
+    if args.value not in choices[name]:
+        print(f"error: {name} must be one of {', '.join(choices[name])}", file=sys.stderr)
+        return 2
+    with Library.open(args.library, write=True) as lib:
+        if name == "device":
+            lib.set_device(args.value)
+        else:
+            lib.set_fast_indexing(args.value == "on")
+    print(f"{name}: {args.value}")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from clipgallery.core.catalog import INDEXED, MISSING, SKIPPED
     from clipgallery.core.library import Library
@@ -556,6 +585,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-k", type=int, default=5, help="how many labels")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_labels)
+
+    s = sub.add_parser("settings", parents=[common],
+                       help="show or change the library's settings (device, fast-indexing)")
+    s.add_argument("name", nargs="?", help="device or fast-indexing")
+    s.add_argument("value", nargs="?", help="device: auto, cpu, cuda, mps; "
+                                            "fast-indexing: on, off")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_settings)
 
     s = sub.add_parser("status", parents=[common], help="what the library holds")
     s.add_argument("--json", action="store_true")

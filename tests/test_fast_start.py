@@ -158,3 +158,27 @@ def test_damaged_export_falls_back_and_is_redone(tmp_path, model_copy, own_store
     again = _child(tmp_path / "lib", photos, str(model_copy))
     assert again["type"] == "OnnxEncoder"
     assert Sources(own_store).find(source_key(str(model_copy), None)) is not None
+
+
+def test_settings_command_device_and_fast_indexing(cli, tmp_path, library_dir, tiny_model):
+    import torch
+
+    code, out, _ = cli("settings", "--library", str(library_dir))
+    assert code == 0 and "device: auto" in out and "fast-indexing: on" in out
+    assert cli("settings", "fast-indexing", "off", "--library", str(library_dir))[0] == 0
+    assert cli("settings", "device", "gpu", "--library", str(library_dir))[0] == 2
+    assert cli("settings", "colour", "red", "--library", str(library_dir))[0] == 2
+    photos = tmp_path / "photos"
+    make_folder(photos, 3, seed=11)
+    code, out, err = cli("index", str(photos), "--library", str(library_dir), "--model",
+                         tiny_model, "--json")
+    assert code == 0 and "int8" not in json.loads(out)["encoder"]  # fast indexing off
+    if not torch.cuda.is_available():
+        # A device that is not there: a clear refusal, not a traceback or a long wait.
+        assert cli("settings", "device", "cuda", "--library", str(library_dir))[0] == 0
+        code, _, err = cli("index", str(photos), "--library", str(library_dir), "--model",
+                           tiny_model)
+        assert code == 2 and "CUDA" in err and "Traceback" not in err
+    assert cli("settings", "device", "cpu", "--library", str(library_dir))[0] == 0
+    code, out, _ = cli("settings", "--library", str(library_dir), "--json")
+    assert json.loads(out) == {"device": "cpu", "fast_indexing": "off"}

@@ -190,6 +190,13 @@ def load_encoder(spec: str | ModelSpec, *, device: str | None = None,
     if isinstance(spec, str):
         spec = parse_spec(spec)
     device = device or default_device()
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ModelUnavailable("CUDA was asked for (--device or the library's settings) but "
+                               "no CUDA GPU is usable here; use 'auto' or 'cpu'.")
+    if device == "mps" and not (getattr(torch.backends, "mps", None)
+                                and torch.backends.mps.is_available()):
+        raise ModelUnavailable("Apple MPS was asked for (--device or the library's settings) "
+                               "but is not available here; use 'auto' or 'cpu'.")
     if device == "cpu":
         torch.set_num_threads(_cpu_threads())
     try:

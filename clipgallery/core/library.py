@@ -31,6 +31,9 @@ ENV_ONNX_CACHE = "CLIPGALLERY_ONNX_CACHE"
 # "1"/"0": index on the CPU with the int8 image model (when its check passed) or not;
 # overrides the library's own setting (meta "fast_indexing", default on).
 ENV_FAST_INDEXING = "CLIPGALLERY_FAST_INDEXING"
+# "auto", "cpu", "cuda" or "mps": overrides the library's own setting (meta "device").
+ENV_DEVICE = "CLIPGALLERY_DEVICE"
+DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 def _gpu_likely() -> bool:
@@ -214,6 +217,18 @@ class Library:
     def set_fast_indexing(self, on: bool) -> None:
         self.catalog.set_meta("fast_indexing", "on" if on else "off")
 
+    @property
+    def device(self) -> str:
+        """Where models run: "auto" (CUDA, else Apple MPS, else CPU) or a fixed device;
+        $CLIPGALLERY_DEVICE overrides the library's setting, ``--device`` both."""
+        value = (os.environ.get(ENV_DEVICE) or self.catalog.get_meta("device") or "auto").lower()
+        return value if value in DEVICES else "auto"
+
+    def set_device(self, device: str) -> None:
+        if device not in DEVICES:
+            raise ValueError(f"device must be one of {', '.join(DEVICES)}")
+        self.catalog.set_meta("device", device)
+
     def load_encoder(self, spec: str | None = None, device: str | None = None, *,
                      purpose: str = "index", progress=None) -> Encoder:
         """Load ``spec`` (default: the model to index with); raises ModelUnavailable.
@@ -226,6 +241,8 @@ class Library:
         ``$CLIPGALLERY_BACKEND=torch`` keeps PyTorch.
         """
         spec = self.model_spec(spec)
+        if device is None and self.device != "auto":
+            device = self.device
         indexing = purpose == "index"
         quantize = indexing and self.fast_indexing
         preload = ("visual",) if indexing else ("textual",)
