@@ -347,7 +347,10 @@ class IndexingWorker(QObject):
         spec = self.lib.model_spec(self.model_override)
         self.model_loading.emit(spec)
         try:
-            encoder = self.lib.load_encoder(spec, device=self.device)
+            # The first use of a model on the CPU converts it for ONNX Runtime (a minute
+            # or so, once): its steps show in the status bar.
+            encoder = self.lib.load_encoder(spec, device=self.device,
+                                            progress=self.message.emit)
             index = self.lib.index_for(encoder)
         except ModelUnavailable as e:
             self.model_failed.emit(str(e))
@@ -371,7 +374,8 @@ class IndexingWorker(QObject):
             # A model switch is under way: search keeps the old, complete vectors until
             # the new model has indexed everything.
             try:
-                old = self.lib.load_encoder(search_spec, device=self.device)
+                old = self.lib.load_encoder(search_spec, device=self.device,
+                                            purpose="search")
                 self._search_with = (old, self.lib.index_for(old))
             except Exception:  # noqa: BLE001 - then search what the new model has
                 log.warning("cannot load %s for searching during the switch", search_spec,
