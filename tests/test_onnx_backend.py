@@ -415,6 +415,18 @@ def test_int8_image_model(small, small_store):
     assert not onnx_encoder_for(small, small_store).int8
 
 
+def test_int8_vectors_match_float32_on_corpus_photos(pair, photos, store):
+    """Fast indexing's promise, on real camera photos (tiny model and random ViT-B-32)."""
+    enc, onnx = pair
+    folder = export_onnx(enc, store, quantize=True)
+    q = json.loads((folder / INFO).read_text())["int8"]
+    i8 = OnnxEncoder(enc, folder, int8=True, preload=("visual",))
+    batch = np.stack([onnx.preprocess_image(im) for im in photos])
+    cos = _cos(i8.encode_images(batch), onnx.encode_images(batch))
+    if q["usable"]:  # offered only when it holds; then it holds on photos too
+        assert cos.min() >= onnx_backend.MIN_INT8_COSINE, (q, cos.min())
+
+
 # -- in the indexer --------------------------------------------------------------------------
 
 
