@@ -84,9 +84,11 @@ def test_second_start_indexes_and_searches_without_torch(tmp_path, model_copy, o
     assert second == {**second, "type": "OnnxEncoder", "indexed": 6,
                       "model_id": first["model_id"], "torch_imported": False,
                       "open_clip_imported": False}
-    # A text query needs the tokenizer (open_clip) but never builds the torch model.
+    # A text query needs neither: the export carries a torch-free tokenizer, checked
+    # against open_clip's when it was made.
     q = _child(lib, more, str(model_copy), "search")
     assert q["type"] == "OnnxEncoder" and not q["torch_model_built"]
+    assert not q["torch_imported"] and not q["open_clip_imported"]
 
     # The vectors of the torch-free start are the model's: same as PyTorch's.
     from clipgallery.core import imaging

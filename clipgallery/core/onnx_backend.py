@@ -224,8 +224,38 @@ def _export_into(encoder: Encoder, tmp: Path, progress: Progress) -> dict[str, A
         # What a torch-free start needs (see onnx_encoder.OnnxEncoder).
         "preprocess": _preprocess_cfg(encoder),
         "logit_scale": _logit_scale(model),
+        "tokenizer": _torch_free_tokenizer(encoder, tmp),
         "files": {p.name: p.stat().st_size for p in sorted(tmp.iterdir()) if p.is_file()},
     }
+
+
+_TOKENIZER_CHECKS = (*_PROBE_TEXTS, "", "A DOG!!  on   a chair, 3 cats & 2 dogs", "naïve café",
+                     "日本語のテキスト", "emoji 🐕 and &amp; entities", "it's what's they'll",
+                     "word " * 100)
+
+
+def _torch_free_tokenizer(encoder: Encoder, folder: Path) -> dict[str, Any] | None:
+    """Copy what :class:`ClipTokenizer` needs into ``folder`` and describe it, if it gives
+    exactly the tokens of the model's own tokenizer (checked here); else None."""
+    from clipgallery.core import clip_tokenizer
+
+    desc = clip_tokenizer.describe(encoder.tokenizer)
+    if desc is None:
+        return None
+    try:
+        from open_clip.tokenizer import default_bpe
+
+        shutil.copyfile(default_bpe(), folder / clip_tokenizer.VOCAB_FILE)
+        ours = clip_tokenizer.ClipTokenizer(folder / clip_tokenizer.VOCAB_FILE,
+                                            int(desc["context_length"]), str(desc["clean"]))
+        texts = list(_TOKENIZER_CHECKS)
+        if np.array_equal(ours(texts), encoder.tokenizer(texts).numpy()):
+            return desc
+        log.info("the torch-free tokenizer disagrees with %s's: not used", encoder.model_id)
+    except Exception as e:  # noqa: BLE001 - open_clip's tokenizer stays the one used
+        log.info("no torch-free tokenizer for %s: %s", encoder.model_id, e)
+    (folder / clip_tokenizer.VOCAB_FILE).unlink(missing_ok=True)
+    return None
 
 
 def _preprocess_cfg(encoder: Encoder) -> dict[str, Any] | None:

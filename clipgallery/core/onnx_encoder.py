@@ -311,8 +311,10 @@ class OnnxEncoder:
     ``model_id``, ``dim``, ``image_size``, ``context_length`` and the preprocessing come
     from the export's info.json.  ``encoder`` is the torch encoder it was exported from,
     or None: then ``loader`` loads one if it is ever needed (a tower that fails to load,
-    or an attribute only torch has, such as ``model``) and ``tokenizer_loader`` loads
-    the tokenizer on the first text.  ``threads`` is ONNX Runtime's intra-op thread
+    or an attribute only torch has, such as ``model``).  The tokenizer (loaded on the
+    first text) is the export's torch-free :class:`~clipgallery.core.clip_tokenizer.
+    ClipTokenizer` where export checked it gives the model's tokens, else
+    ``tokenizer_loader``'s (open_clip's).  ``threads`` is ONNX Runtime's intra-op thread
     count (default: every core this process may use).
 
     Each tower's session is created when first needed (an indexing run never loads the
@@ -366,6 +368,7 @@ class OnnxEncoder:
         self._files = {"visual": VISUAL_INT8 if int8 else VISUAL, "textual": TEXTUAL}
         self._probe = info.get("probe", {})
         self._probe_tokens = info.get("probe_tokens")
+        self._tokenizer_info = info.get("tokenizer")  # a torch-free one was checked at export
         self._sessions: dict[str, Any] = {}
         self._in_torch: set[str] = set()  # towers that failed to load later on
         try:
@@ -407,7 +410,14 @@ class OnnxEncoder:
         if self._tokenizer is None:
             with self._load_lock:
                 if self._tokenizer is None:
-                    if self._torch_encoder is None and self._tokenizer_loader is not None:
+                    if self._torch_encoder is None and self._tokenizer_info:
+                        from clipgallery.core.clip_tokenizer import VOCAB_FILE, ClipTokenizer
+
+                        self._tokenizer = ClipTokenizer(
+                            self.model_dir / VOCAB_FILE,
+                            int(self._tokenizer_info.get("context_length", 77)),
+                            str(self._tokenizer_info.get("clean", "lower")))
+                    elif self._torch_encoder is None and self._tokenizer_loader is not None:
                         self._tokenizer = self._tokenizer_loader()
                     else:
                         self._tokenizer = self.torch_encoder.tokenizer
