@@ -27,6 +27,7 @@ from clipgallery.app.items import Query, ResultItem, ResultSet
 if TYPE_CHECKING:  # importing these loads torch: never on the UI thread
     from clipgallery.core.catalog import Catalog
     from clipgallery.core.encoder import Encoder
+    from clipgallery.core.search import Searcher, SearchResponse, SearchResult
     from clipgallery.core.vector_index import VectorIndex
 
 log = logging.getLogger(__name__)
@@ -148,20 +149,46 @@ class SearchWorker(QThread):
 
         encoder, index = engine
         searcher = Searcher(catalog, index, encoder)
-        if query.kind == Query.TEXT:
-            response = searcher.search(query.text, limit=self.limit, stack=False)
-        elif query.kind == Query.IMAGE:
-            assert query.path is not None
-            response = searcher.search("", image=os.fspath(query.path), limit=self.limit,
-                                       stack=False)
-        elif query.kind == Query.SIMILAR:
-            ref = query.photo_id if query.photo_id is not None else os.fspath(query.path or "")
-            response = searcher.search("", image=ref, limit=self.limit, stack=False)
-        else:
-            raise ValueError(f"unknown query kind {query.kind}")
-        items = [ResultItem(r.photo, r.score, bool(r.best)) for r in response]
-        return ResultSet(query, items, response.library_size, time.monotonic() - t0)
+        response = self._run(catalog, searcher, query)
+        items = [_item(r, response.ranked) for r in response]
+        more: list[ResultItem] = []
+        if any(it.best for it in items):
+            # The long tail below this query's cut-off waits behind "Show more".
+            more = [it for it in items if not it.best]
+            items = [it for it in items if it.best]
+        return ResultSet(query, items, response.library_size, time.monotonic() - t0, more)
 
+    def _run(self, catalog: Catalog, searcher: Searcher, query: Query) -> SearchResponse:
+        from clipgallery.core.query import Filters
+
+        filters = Filters.from_dict(dict(query.filters)) if query.filters else None
+        opts = {"good": query.good, "bad": query.bad, "filters": filters, "sort": query.sort,
+                "limit": self.limit, "stack": True}
+        if query.kind == Query.TEXT:
+            return searcher.search(query.text, **opts)  # type: ignore[arg-type]
+        if query.kind == Query.IMAGE:
+            assert query.path is not None
+            return searcher.search("", image=os.fspath(query.path), **opts)  # type: ignore[arg-type]
+        if query.kind == Query.SIMILAR:
+            ref = query.photo_id if query.photo_id is not None else os.fspath(query.path or "")
+            return searcher.search("", image=ref, **opts)  # type: ignore[arg-type]
+        if query.kind == Query.ALBUM:
+            from clipgallery.core.albums import get_album
+
+            album = get_album(catalog, query.text)
+            return searcher.search(
+                album.query, image=album.image, good=[*album.good, *query.good],
+                bad=[*album.bad, *query.bad], filters=album.filters or None,
+                sort=query.sort if query.sort != "relevance" else album.sort,
+                limit=self.limit, stack=True)
+        raise ValueError(f"unknown query kind {query.kind}")
+
+
+def _item(r: SearchResult, ranked: bool) -> ResultItem:
+    score = float(r.score) if ranked else None
+    stack = tuple(ResultItem(m.photo, float(m.score) if ranked else None, bool(m.best))
+                  for m in r.stack) if len(r.stack) > 1 else ()
+    return ResultItem(r.photo, score, bool(r.best), stack)
 
 def _is_search_error(e: Exception) -> bool:
     """A SearchError/QueryError (their messages are for the user); no import needed."""
