@@ -18,7 +18,7 @@ from PySide6.QtCore import Qt
 
 from tests import conftest_app as fixtures
 from tests import synthetic
-from tests.conftest_app import NO_RED_CIRCLES, SPECS, copy_in, wait_settled
+from tests.conftest_app import NO_RED_CIRCLES, SPECS, copy_in
 from tests.synthetic import make_folder
 
 app_model = fixtures.app_model
@@ -26,6 +26,21 @@ core_imported = fixtures.core_imported
 make_window = fixtures.make_window
 
 WAIT = 60_000
+
+
+def wait_settled(qtbot, w, timeout: float = 120.0) -> None:
+    """Wait for the window to settle; on a timeout, say which part did not."""
+    try:
+        qtbot.waitUntil(w.is_settled, timeout=int(timeout * 1000))
+    except qtbot.TimeoutError:
+        state = {
+            "library": w.library_state, "model": w.model_state, "busy": w.worker_busy,
+            "phase": w.index_status.phase, "timers": (w._refresh_timer.isActive(),
+                                                      w._search_timer.isActive()),
+            "tickets": (w._ticket, w._ticket_done), "search idle": w.search.idle,
+            "query": (w.query, w.results.query), "thumbs": w.visible_thumbnails_ready(),
+            "folders": w.folder_infos}
+        raise AssertionError(f"the window did not settle: {state}") from None
 
 
 def _all_items(w) -> list:

@@ -169,6 +169,8 @@ class SearchFeatures(QObject):
         n = self.filter_bar.active_count()
         self.filter_button.setText(f"Filters ({n})" if n else "Filters")
         q = self.w.query
+        if q.kind == Query.ALBUM:  # the album's own filters gave way to these
+            self.albums_list.select(None)
         if q.kind in (Query.IMAGE, Query.SIMILAR):  # keep searching by the photo
             self.w.set_query(dataclasses.replace(q, filters=self.filter_bar.filters(),
                                                  sort=self.filter_bar.sort_order()))
