@@ -192,6 +192,16 @@ def test_near_identical_photos_stack_and_expand(qtbot, tmp_path, make_window):
     assert w.results.rowCount() == 4
     assert w.results.item(row).count == 5
 
+    # The Duplicates view lists the group (and nothing else: the others differ).
+    qtbot.mouseClick(w.features.albums_list.duplicates_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: w.results.query.kind == "duplicates", timeout=WAIT)
+    _settle(qtbot, w)
+    assert w.results.rowCount() == 1 and w.results.item(0).count == 5
+    assert sorted(m.photo.path for m in w.results.item(0).stack) == sorted(copies)
+    assert "1 group of duplicates" in w.results_title.text()
+    w.features.toggle_stack(0)
+    assert w.results.rowCount() == 5
+
 
 def test_preview_says_whats_in_the_photo(qtbot, tmp_path, make_window):
     photos = tmp_path / "photos"

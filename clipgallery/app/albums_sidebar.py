@@ -8,7 +8,16 @@ removed.
 from __future__ import annotations
 
 from PySide6.QtCore import QPoint, Qt, Signal
-from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QMenu, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 NameRole = Qt.ItemDataRole.UserRole + 1
 
@@ -17,6 +26,7 @@ class AlbumsSidebar(QWidget):
     """Saved searches, by name; clicking one runs it."""
 
     album_clicked = Signal(str)  # name
+    duplicates_clicked = Signal()
     remove_requested = Signal(str)  # name
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -25,10 +35,21 @@ class AlbumsSidebar(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 0)
         layout.setSpacing(2)
+        header = QHBoxLayout()
+        header.setContentsMargins(12, 0, 6, 0)
         title = QLabel("SMART ALBUMS")
         title.setObjectName("sidebarTitle")
-        title.setContentsMargins(12, 0, 6, 0)
-        layout.addWidget(title)
+        header.addWidget(title)
+        header.addStretch(1)
+        self.duplicates_button = QToolButton()
+        self.duplicates_button.setObjectName("duplicatesButton")
+        self.duplicates_button.setText("Duplicates")
+        self.duplicates_button.setAutoRaise(True)
+        self.duplicates_button.setToolTip("Show near-identical photos (resized copies, "
+                                          "RAW + JPEG, bursts) grouped")
+        self.duplicates_button.clicked.connect(self.duplicates_clicked)
+        header.addWidget(self.duplicates_button)
+        layout.addLayout(header)
         self.list = QListWidget()
         self.list.setObjectName("albumList")
         self.list.setFrameShape(QListWidget.Shape.NoFrame)

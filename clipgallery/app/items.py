@@ -46,7 +46,7 @@ class Query:
     query's ``text`` is the album's name.
     """
 
-    kind: str  # "browse" | "text" | "image" | "similar" | "album"
+    kind: str  # "browse" | "text" | "image" | "similar" | "album" | "duplicates"
     text: str = ""
     path: Path | None = None
     photo_id: int | None = None
@@ -60,6 +60,7 @@ class Query:
     IMAGE = "image"
     SIMILAR = "similar"
     ALBUM = "album"
+    DUPLICATES = "duplicates"
 
     @classmethod
     def album(cls, name: str) -> Query:
@@ -92,9 +93,13 @@ class Query:
     def like(cls, photo: Photo) -> Query:
         return cls(cls.SIMILAR, path=photo.path, photo_id=photo.id)
 
+    @classmethod
+    def duplicates(cls) -> Query:
+        return cls(cls.DUPLICATES)
+
     @property
     def needs_model(self) -> bool:
-        return self.kind != self.BROWSE
+        return self.kind not in (self.BROWSE, self.DUPLICATES)
 
     def describe(self) -> str:
         if self.kind == self.TEXT:
@@ -103,6 +108,8 @@ class Query:
             return f"photos like {os.fsdecode(self.path.name)}"
         if self.kind == self.ALBUM:
             return f"album “{self.text}”"
+        if self.kind == self.DUPLICATES:
+            return "near-identical photos"
         if self.kind == self.TEXT and not self.text and self.filters:
             return "filtered photos"
         return "all photos"

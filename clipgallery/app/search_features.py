@@ -114,6 +114,7 @@ class SearchFeatures(QObject):
         self.albums_list = AlbumsSidebar()
         self.albums_list.album_clicked.connect(self.open_album)
         self.albums_list.remove_requested.connect(self.tasks.request_remove_album)
+        self.albums_list.duplicates_clicked.connect(self.show_duplicates)
         self.w.sidebar.layout().addWidget(self.albums_list)  # type: ignore[union-attr]
 
     def _build_actions(self) -> None:
@@ -402,6 +403,17 @@ class SearchFeatures(QObject):
             image = os.fsdecode(q.path)
         self.tasks.request_save_album(name.strip(), q.text, dict(q.filters), q.sort,
                                       q.good, q.bad, image)
+
+    def show_duplicates(self) -> None:
+        """Near-identical photos of the library (of the chosen folder), grouped."""
+        w = self.w
+        w.search_edit.blockSignals(True)
+        w.search_edit.clear()
+        w.search_edit.blockSignals(False)
+        folder = dict(self.filter_bar.filters()).get("folder")
+        self.albums_list.select(None)
+        w.set_query(dataclasses.replace(Query.duplicates(),
+                                        filters=(("folder", folder),) if folder else ()))
 
     def open_album(self, name: str) -> None:
         """Show a smart album (its search runs again now)."""

@@ -146,6 +146,8 @@ class SearchWorker(QThread):
             photos.sort(key=lambda p: (p.taken_at or p.mtime_ns / 1e9, p.id), reverse=True)
             items = [ResultItem(p) for p in photos[:BROWSE_LIMIT]]
             return ResultSet(query, items, len(photos), time.monotonic() - t0)
+        if query.kind == Query.DUPLICATES:
+            return self._duplicates(catalog, engine, query, t0)
         if engine is None:
             raise RuntimeError("the model is not loaded yet")
         from clipgallery.core.search import Searcher
@@ -160,6 +162,22 @@ class SearchWorker(QThread):
             more = [it for it in items if not it.best]
             items = [it for it in items if it.best]
         return ResultSet(query, items, response.library_size, time.monotonic() - t0, more)
+
+    def _duplicates(self, catalog: Catalog, engine: tuple[Encoder, VectorIndex] | None,
+                    query: Query, t0: float) -> ResultSet:
+        """Groups of near-identical photos, each as one stacked row, largest first."""
+        from clipgallery.core.duplicates import find_duplicates
+
+        folder = dict(query.filters).get("folder")
+        groups = find_duplicates(catalog, engine[1].model_id if engine else None,
+                                 folder=folder or None)
+        items = [ResultItem(g.photos[0], None, True,
+                            tuple(ResultItem(p, None, True) for p in g.photos))
+                 for g in groups]
+        from clipgallery.core.catalog import INDEXED
+
+        searched = catalog.counts().get(INDEXED, 0)
+        return ResultSet(query, items, searched, time.monotonic() - t0)
 
     def _run(self, catalog: Catalog, searcher: Searcher, query: Query) -> SearchResponse:
         from clipgallery.core.query import Filters

@@ -627,6 +627,11 @@ class MainWindow(QMainWindow):
         elif q.kind == Query.BROWSE:
             self.results_title.setText("All photos")
             self.results_detail.setText(f"  {n:,}, newest first" if n else "")
+        elif q.kind == Query.DUPLICATES:
+            self.results_title.setText(formatting.count(n, "group of duplicates",
+                                                        "groups of duplicates"))
+            self.results_detail.setText(f"  {sum(it.count for it in rs.items):,} near-identical "
+                                        "photos · click ▣ to see a group" if n else "")
         else:
             best = sum(1 for it in rs.items if it.best)
             what = "for " + q.describe() if q.kind in (Query.TEXT, Query.ALBUM) else "like " + (
