@@ -166,6 +166,11 @@ class SearchFeatures(QObject):
             base = Query(Query.TEXT, "")
         return dataclasses.replace(base, filters=filters, sort=sort)
 
+    def with_filters(self, query: Query) -> Query:
+        """``query`` with the chosen filters and sort (e.g. "Find Similar" in a folder)."""
+        return dataclasses.replace(query, filters=self.filter_bar.filters(),
+                                   sort=self.filter_bar.sort_order())
+
     def _on_filters_changed(self) -> None:
         n = self.filter_bar.active_count()
         self.filter_button.setText(f"Filters ({n})" if n else "Filters")

@@ -9,6 +9,12 @@ answers through the ``finished_search`` / ``failed_search`` signals.
 
 A query submitted while another runs replaces any query still waiting: typing
 "dog on a chair" quickly runs at most the query in flight and the last one.
+
+Searches go through :meth:`clipgallery.core.search.Searcher.search` with the query's
+filters, sort and good / bad marks, stacking near-identical photos; the best matches
+become the :class:`ResultSet`'s items and the rest its ``more`` (shown on "Show more").
+Album queries re-run the saved album; the duplicates query lists the library's
+near-identical groups.
 """
 
 from __future__ import annotations

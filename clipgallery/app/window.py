@@ -559,7 +559,7 @@ class MainWindow(QMainWindow):
         self.search_edit.blockSignals(True)
         self.search_edit.clear()
         self.search_edit.blockSignals(False)
-        self.set_query(Query.for_image(Path(path)))
+        self.set_query(self.features.with_filters(Query.for_image(Path(path))))
 
     def _submit(self, query: Query) -> None:
         if self.library_state != "open":
@@ -807,7 +807,7 @@ class MainWindow(QMainWindow):
         self.search_edit.blockSignals(True)
         self.search_edit.clear()
         self.search_edit.blockSignals(False)
-        self.set_query(Query.like(photos[0]))
+        self.set_query(self.features.with_filters(Query.like(photos[0])))
 
     def preview_current(self) -> None:
         row = self.grid.current_row()
