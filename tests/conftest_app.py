@@ -57,6 +57,7 @@ def make_window(qtbot, tmp_path: Path, app_model: str,
     from clipgallery.app.window import MainWindow
 
     windows: list[MainWindow] = []
+    _reset_event_loop()
 
     def make(library: Path | None = None, *, start: bool = True, **kwargs: object) -> MainWindow:
         kwargs.setdefault("model", app_model)
@@ -73,6 +74,23 @@ def make_window(qtbot, tmp_path: Path, app_model: str,
     yield make
     for w in windows:
         w.close()
+
+
+def _reset_event_loop() -> None:
+    """Run the application's event loop once, briefly.
+
+    After an in-process ``run_app`` (``app.exec()`` ended by ``app.exit()``), signals
+    queued from worker threads to a new window were never delivered while pytest-qt
+    waited (``library_opened`` never arrived: every later window test timed out); one
+    more ``exec()`` clears that state.
+    """
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is not None:
+        QTimer.singleShot(0, app.quit)
+        app.exec()
 
 
 @pytest.fixture(scope="session")

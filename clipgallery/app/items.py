@@ -37,17 +37,44 @@ class FolderInfo:
 
 @dataclass(frozen=True)
 class Query:
-    """What the grid shows: a text search, an image, photos like one, or everything."""
+    """What the grid shows: a text search, an image, photos like one, a smart album, or
+    everything.
 
-    kind: str  # "browse" | "text" | "image" | "similar"
+    Any kind but an album may carry ``filters`` (a :class:`~clipgallery.core.query.
+    Filters` as sorted ``(field, value)`` pairs, so a Query stays hashable), a ``sort``
+    order and photos marked ``good`` / ``bad`` (ids) to refine the ranking.  An album
+    query's ``text`` is the album's name.
+    """
+
+    kind: str  # "browse" | "text" | "image" | "similar" | "album" | "duplicates"
     text: str = ""
     path: Path | None = None
     photo_id: int | None = None
+    filters: tuple[tuple[str, str], ...] = ()
+    sort: str = "relevance"
+    good: tuple[int, ...] = ()
+    bad: tuple[int, ...] = ()
 
     BROWSE = "browse"
     TEXT = "text"
     IMAGE = "image"
     SIMILAR = "similar"
+    ALBUM = "album"
+    DUPLICATES = "duplicates"
+
+    @classmethod
+    def album(cls, name: str) -> Query:
+        return cls(cls.ALBUM, text=name)
+
+    @property
+    def refined(self) -> bool:
+        """Whether this query has options beyond the plain text/image/photo."""
+        return bool(self.filters or self.good or self.bad or self.sort != "relevance")
+
+    @property
+    def base(self) -> Query:
+        """The query without its filters, sort and marks."""
+        return Query(self.kind, self.text, self.path, self.photo_id)
 
     @classmethod
     def browse(cls) -> Query:
@@ -66,15 +93,25 @@ class Query:
     def like(cls, photo: Photo) -> Query:
         return cls(cls.SIMILAR, path=photo.path, photo_id=photo.id)
 
+    @classmethod
+    def duplicates(cls) -> Query:
+        return cls(cls.DUPLICATES)
+
     @property
     def needs_model(self) -> bool:
-        return self.kind != self.BROWSE
+        return self.kind not in (self.BROWSE, self.DUPLICATES)
 
     def describe(self) -> str:
         if self.kind == self.TEXT:
             return f"“{self.text}”"
         if self.kind in (self.IMAGE, self.SIMILAR) and self.path is not None:
             return f"photos like {os.fsdecode(self.path.name)}"
+        if self.kind == self.ALBUM:
+            return f"album “{self.text}”"
+        if self.kind == self.DUPLICATES:
+            return "near-identical photos"
+        if self.kind == self.TEXT and not self.text and self.filters:
+            return "filtered photos"
         return "all photos"
 
 
@@ -85,6 +122,12 @@ class ResultItem:
     photo: Photo
     score: float | None = None
     best: bool = False  # a best match (above the relevance cut-off)
+    stack: tuple[ResultItem, ...] = ()  # near-identical photos shown as this one (itself included)
+
+    @property
+    def count(self) -> int:
+        """How many photos this row stands for (its stack's size, or 1)."""
+        return max(1, len(self.stack))
 
     @property
     def path(self) -> Path:
@@ -99,6 +142,7 @@ class ResultSet:
     items: list[ResultItem] = field(default_factory=list)
     searched_photos: int = 0  # how many photos were searchable when it ran
     elapsed: float = 0.0
+    more: list[ResultItem] = field(default_factory=list)  # below the cut-off: hidden at first
 
 
 @dataclass(frozen=True)

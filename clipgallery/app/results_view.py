@@ -41,6 +41,26 @@ class ThumbnailDelegate(QStyledItemDelegate):
                  index: QModelIndex | QPersistentModelIndex) -> QSize:
         return self.cell_size()
 
+    def image_rect(self, cell: QRect, size: QSize | None) -> QRect:
+        """Where a thumbnail of ``size`` (any scale; None: square) is drawn in a cell."""
+        side = self.view.thumbnail_size
+        box = QRect(cell.left() + PADDING, cell.top() + PADDING, side, side)
+        if size is None or size.isEmpty():
+            return box
+        s = QSize(size)
+        s.scale(box.size(), Qt.AspectRatioMode.KeepAspectRatio)
+        target = QRect(0, 0, s.width(), s.height())
+        target.moveCenter(box.center())
+        return target
+
+    def badge_rect(self, cell: QRect, count: int, size: QSize | None = None) -> QRect:
+        """Where a stack's count badge sits: the picture's top-right corner."""
+        fm = self.view.fontMetrics()
+        w = fm.horizontalAdvance(f"▣ {count}") + 12
+        h = fm.height() + 4
+        img = self.image_rect(cell, size)
+        return QRect(img.right() - w - 4, img.top() + 4, w, h)
+
     def paint(self, painter: QPainter, option: QStyleOptionViewItem,
               index: QModelIndex | QPersistentModelIndex) -> None:
         painter.save()
@@ -64,6 +84,15 @@ class ThumbnailDelegate(QStyledItemDelegate):
         side = self.view.thumbnail_size
         box = QRect(option.rect.left() + PADDING, option.rect.top() + PADDING, side, side)
         pm = index.data(Qt.ItemDataRole.DecorationRole)
+        m0 = self.view.results_model()
+        it0 = m0.item(index.row()) if m0 is not None else None
+        if isinstance(pm, QPixmap) and not pm.isNull() and it0 is not None and it0.count > 1:
+            # A stack: two cards peek out behind the picture.
+            under = self.image_rect(option.rect, pm.deviceIndependentSize().toSize())
+            painter.setPen(QPen(QColor(0, 0, 0, 60), 1))
+            for k, shade in ((6, 215), (3, 235)):
+                painter.setBrush(QColor(shade, shade, shade))
+                painter.drawRect(under.translated(k, -k).adjusted(0, 0, -1, -1))
         if isinstance(pm, QPixmap) and not pm.isNull():
             size = pm.deviceIndependentSize().toSize()
             size.scale(box.size(), Qt.AspectRatioMode.KeepAspectRatio)
@@ -74,6 +103,14 @@ class ThumbnailDelegate(QStyledItemDelegate):
                 painter.setPen(QPen(QColor(0, 0, 0, 28), 1))
                 painter.setBrush(Qt.BrushStyle.NoBrush)
                 painter.drawRect(target.adjusted(0, 0, -1, -1))
+        if it0 is not None and it0.count > 1:  # a stack of near-identical photos
+            size = QSize(it0.photo.width or 0, it0.photo.height or 0)
+            badge = self.badge_rect(option.rect, it0.count, size)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(20, 24, 32, 210))
+            painter.drawRoundedRect(badge, badge.height() / 2, badge.height() / 2)
+            painter.setPen(QColor("white"))
+            painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, f"▣ {it0.count}")
         fm = option.fontMetrics
         text_rect = QRect(option.rect.left() + PADDING, box.bottom() + 4,
                           option.rect.width() - 2 * PADDING, fm.height())

@@ -26,6 +26,11 @@ QListWidget#folderList { background: transparent; outline: none; }
 QWidget#sidebar QToolButton { font-size: 15px; font-weight: bold; color: #4a4f57;
     min-width: 22px; border-radius: 4px; }
 QWidget#sidebar QToolButton:hover { background: #dcdfe4; }
+QWidget#sidebar QToolButton#duplicatesButton { font-size: 11px; font-weight: normal;
+    padding: 1px 6px; }
+QListWidget#albumList { background: transparent; outline: none; }
+QToolBar#mainToolbar QToolButton:checked { background: #dde3ec; }
+QFrame#filterBar { background: #fafbfc; border-bottom: 1px solid #e3e6eb; }
 QSplitter::handle { background: #d9dbe0; }
 QWidget#resultsPage, QListView#resultsGrid { background: white; }
 QFrame#resultsHeader { background: white; border-bottom: 1px solid #eceef1; }

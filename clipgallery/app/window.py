@@ -53,6 +53,7 @@ from clipgallery.app.preview import PreviewPage
 from clipgallery.app.progress_strip import ProgressStrip
 from clipgallery.app.results_model import ResultsModel
 from clipgallery.app.results_view import ResultsView
+from clipgallery.app.search_features import SearchFeatures
 from clipgallery.app.search_worker import SearchWorker
 from clipgallery.app.settings import THUMB_MAX, THUMB_MIN, WindowSettings
 from clipgallery.app.sidebar import FolderSidebar
@@ -137,6 +138,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_ui()
         self._build_menus()
+        self.features = SearchFeatures(self)  # filters, stacks, labels, albums, marks
         self._restore_settings()
         if query:
             self.search_edit.blockSignals(True)
@@ -187,6 +189,7 @@ class MainWindow(QMainWindow):
             if not self.worker_thread.wait(60_000):
                 log.error("the indexing worker did not stop in time")
         self.search.stop()
+        self.features.shutdown()
         self.thumbnail_loader.stop()
         self.preview_loader.stop()
 
@@ -536,7 +539,7 @@ class MainWindow(QMainWindow):
     def search_now(self) -> None:
         """Run the search bar's query at once (Enter, or the typing pause ended)."""
         self._search_timer.stop()
-        self.set_query(Query.for_text(self.search_edit.text()))
+        self.set_query(self.features.compose(self.search_edit.text()))
 
     def set_query(self, query: Query) -> None:
         if query != self.query or self._ticket_done != self._ticket:
@@ -549,13 +552,14 @@ class MainWindow(QMainWindow):
         self.search_edit.blockSignals(True)
         self.search_edit.clear()
         self.search_edit.blockSignals(False)
+        self.features.reset_filters()
         self.set_query(Query.browse())
 
     def search_image(self, path: Path) -> None:
         self.search_edit.blockSignals(True)
         self.search_edit.clear()
         self.search_edit.blockSignals(False)
-        self.set_query(Query.for_image(Path(path)))
+        self.set_query(self.features.with_filters(Query.for_image(Path(path))))
 
     def _submit(self, query: Query) -> None:
         if self.library_state != "open":
@@ -570,6 +574,7 @@ class MainWindow(QMainWindow):
             return  # an older query: a newer one is on its way
         self._ticket_done = ticket
         self._search_error = ""
+        result = self.features.present(result)
         keep = result.query == self.results.query and self.results.rowCount() > 0
         current = self._current_photo() if keep else None
         scroll = self.grid.verticalScrollBar().value() if keep else 0
@@ -622,9 +627,14 @@ class MainWindow(QMainWindow):
         elif q.kind == Query.BROWSE:
             self.results_title.setText("All photos")
             self.results_detail.setText(f"  {n:,}, newest first" if n else "")
+        elif q.kind == Query.DUPLICATES:
+            self.results_title.setText(formatting.count(n, "group of duplicates",
+                                                        "groups of duplicates"))
+            self.results_detail.setText(f"  {sum(it.count for it in rs.items):,} near-identical "
+                                        "photos · click ▣ to see a group" if n else "")
         else:
             best = sum(1 for it in rs.items if it.best)
-            what = "for " + q.describe() if q.kind == Query.TEXT else "like " + (
+            what = "for " + q.describe() if q.kind in (Query.TEXT, Query.ALBUM) else "like " + (
                 formatting.file_name(q.path) if q.path is not None else "this photo")
             if best:
                 self.results_title.setText(formatting.count(best, "best match",
@@ -645,7 +655,8 @@ class MainWindow(QMainWindow):
                 text = ("No photos indexed yet. They appear here as soon as they are indexed."
                         if self.worker_busy else "No photos in these folders yet.")
             else:
-                text = f"No photos found {('for ' + q.describe()) if q.kind == Query.TEXT else ''}."
+                text = (f"No photos found "
+                        f"{('for ' + q.describe()) if q.kind in (Query.TEXT, Query.ALBUM) else ''}.")
                 if self.worker_busy:
                     text += "\nIndexing is still running: matches appear as photos are indexed."
             self.empty_label.setText(text)
@@ -796,7 +807,7 @@ class MainWindow(QMainWindow):
         self.search_edit.blockSignals(True)
         self.search_edit.clear()
         self.search_edit.blockSignals(False)
-        self.set_query(Query.like(photos[0]))
+        self.set_query(self.features.with_filters(Query.like(photos[0])))
 
     def preview_current(self) -> None:
         row = self.grid.current_row()
@@ -811,6 +822,7 @@ class MainWindow(QMainWindow):
             return
         self.grid.setCurrentIndex(self.results.index(row))
         self.preview.show_item(item, row, self.results.rowCount(), self.results.cached_pixmap(row))
+        self.features.on_preview(item)
         self.pages.setCurrentWidget(self.preview)
         self.preview.setFocus()
         self._update_actions()

@@ -1,0 +1,207 @@
+"""The filter row under the toolbar: folder, date taken, camera, file type, orientation, sort.
+
+Runs in: the UI thread.  It only holds the user's choices; :meth:`FilterBar.filters`
+gives them as ``(field, value)`` pairs for a :class:`~clipgallery.app.items.Query`
+(the search thread turns them into a :class:`~clipgallery.core.query.Filters`).
+Dates are checked here (``YYYY-MM-DD``) so a half-typed date never reaches a search.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QSizePolicy,
+    QToolButton,
+    QWidget,
+)
+
+from clipgallery.app import formatting
+
+FILE_TYPES = ("jpeg", "png", "heic", "webp", "tiff", "raw", "gif", "bmp", "avif")
+ORIENTATIONS = ("landscape", "portrait", "square")
+SORTS = (("Relevance", "relevance"), ("Newest first", "date"), ("Oldest first", "oldest"))
+EDIT_DELAY_MS = 400
+
+
+def _date(text: str) -> _dt.date | None:
+    """A ``YYYY-MM-DD`` date, or None for an empty field; ValueError otherwise."""
+    text = text.strip()
+    return _dt.date.fromisoformat(text) if text else None
+
+
+class FilterBar(QFrame):
+    """The filter row (hidden until the toolbar's Filters button is checked)."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("filterBar")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(16, 6, 12, 6)
+        row.setSpacing(6)
+
+        def label(text: str) -> QLabel:
+            lb = QLabel(text)
+            lb.setStyleSheet("color: #6b7078;")
+            return lb
+
+        self.folder = QComboBox()
+        self.folder.setObjectName("filterFolder")
+        self.folder.addItem("All folders", "")
+        self.folder.setToolTip("Only photos in this folder")
+        self.after = QLineEdit()
+        self.after.setObjectName("filterAfter")
+        self.before = QLineEdit()
+        self.before.setObjectName("filterBefore")
+        for e, tip in ((self.after, "Taken on or after (YYYY-MM-DD)"),
+                       (self.before, "Taken on or before (YYYY-MM-DD)")):
+            e.setPlaceholderText("YYYY-MM-DD")
+            e.setToolTip(tip)
+            e.setFixedWidth(92)
+            e.setClearButtonEnabled(True)
+        self.camera = QLineEdit()
+        self.camera.setObjectName("filterCamera")
+        self.camera.setPlaceholderText("any camera")
+        self.camera.setToolTip("Camera make or model contains (e.g. canon, iphone 12)")
+        self.camera.setFixedWidth(100)
+        self.camera.setClearButtonEnabled(True)
+        self.file_type = QComboBox()
+        self.file_type.setObjectName("filterType")
+        self.file_type.addItem("Any type", "")
+        for t in FILE_TYPES:
+            self.file_type.addItem(t.upper(), t)
+        self.orientation = QComboBox()
+        self.orientation.setObjectName("filterOrientation")
+        self.orientation.addItem("Any shape", "")
+        for o in ORIENTATIONS:
+            self.orientation.addItem(o.capitalize(), o)
+        self.sort = QComboBox()
+        self.sort.setObjectName("filterSort")
+        self.sort.setToolTip("Sort the results")
+        for text, value in SORTS:
+            self.sort.addItem(text, value)
+        self.reset_button = QToolButton()
+        self.reset_button.setText("Reset")
+        self.reset_button.setAutoRaise(True)
+        self.reset_button.setToolTip("Clear every filter")
+        self.reset_button.clicked.connect(self.reset)
+
+        for w in (self.folder, label("Taken"), self.after, label("–"), self.before,
+                  self.camera, self.file_type, self.orientation):
+            row.addWidget(w)
+        row.addStretch(1)
+        row.addWidget(self.sort)
+        row.addWidget(self.reset_button)
+        for combo in (self.folder, self.file_type, self.orientation, self.sort):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+            combo.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(EDIT_DELAY_MS)
+        self._timer.timeout.connect(self._emit_if_valid)
+        for combo in (self.folder, self.file_type, self.orientation, self.sort):
+            combo.currentIndexChanged.connect(self._emit_if_valid)
+        for e in (self.after, self.before, self.camera):
+            e.textChanged.connect(lambda _t: self._timer.start())
+            e.returnPressed.connect(self._emit_if_valid)
+        self._last: tuple[tuple[tuple[str, str], ...], str] = ((), "relevance")
+
+    # -- the choices --------------------------------------------------------------------
+
+    def set_folders(self, folders: list[Path]) -> None:
+        current = self.folder.currentData()
+        self.folder.blockSignals(True)
+        self.folder.clear()
+        self.folder.addItem("All folders", "")
+        for f in folders:
+            self.folder.addItem(formatting.file_name(f), os.fsdecode(f))
+            self.folder.setItemData(self.folder.count() - 1, formatting.display_path(f),
+                                    Qt.ItemDataRole.ToolTipRole)
+        i = self.folder.findData(current)
+        self.folder.setCurrentIndex(max(0, i))
+        self.folder.blockSignals(False)
+        if i < 0 and current:
+            self._emit_if_valid()  # the chosen folder is gone
+
+    def dates_valid(self) -> bool:
+        try:
+            a, b = _date(self.after.text()), _date(self.before.text())
+        except ValueError:
+            return False
+        return not (a and b and a > b)
+
+    def filters(self) -> tuple[tuple[str, str], ...]:
+        """The chosen filters as sorted (field, value) pairs (invalid dates left out)."""
+        out: dict[str, str] = {}
+        if self.folder.currentData():
+            out["folder"] = str(self.folder.currentData())
+        if self.dates_valid():
+            for key, e in (("after", self.after), ("before", self.before)):
+                if e.text().strip():
+                    out[key] = e.text().strip()
+        if self.camera.text().strip():
+            out["camera"] = self.camera.text().strip()
+        if self.file_type.currentData():
+            out["file_type"] = str(self.file_type.currentData())
+        if self.orientation.currentData():
+            out["orientation"] = str(self.orientation.currentData())
+        return tuple(sorted(out.items()))
+
+    def sort_order(self) -> str:
+        return str(self.sort.currentData() or "relevance")
+
+    def active_count(self) -> int:
+        return len(self.filters()) + (self.sort_order() != "relevance")
+
+    def set_state(self, filters: dict[str, str], sort: str = "relevance") -> None:
+        """Show these choices (e.g. a saved album's) without emitting ``changed``."""
+        for w in (self.folder, self.file_type, self.orientation, self.sort, self.after,
+                  self.before, self.camera):
+            w.blockSignals(True)
+        i = self.folder.findData(filters.get("folder", ""))
+        if i < 0:
+            self.folder.addItem(formatting.file_name(Path(filters["folder"])), filters["folder"])
+            i = self.folder.count() - 1
+        self.folder.setCurrentIndex(i)
+        self.after.setText(filters.get("after", ""))
+        self.before.setText(filters.get("before", ""))
+        self.camera.setText(filters.get("camera", ""))
+        self.file_type.setCurrentIndex(max(0, self.file_type.findData(filters.get("file_type", ""))))
+        self.orientation.setCurrentIndex(
+            max(0, self.orientation.findData(filters.get("orientation", ""))))
+        self.sort.setCurrentIndex(max(0, self.sort.findData(sort)))
+        for w in (self.folder, self.file_type, self.orientation, self.sort, self.after,
+                  self.before, self.camera):
+            w.blockSignals(False)
+        self._timer.stop()
+        self._last = (self.filters(), self.sort_order())
+        self._show_validity()
+
+    def reset(self) -> None:
+        self.set_state({}, "relevance")
+        self.changed.emit()
+
+    def _show_validity(self) -> None:
+        bad = "QLineEdit { border: 1px solid #d05050; }"
+        ok = self.dates_valid()
+        for e in (self.after, self.before):
+            e.setStyleSheet("" if ok else bad)
+
+    def _emit_if_valid(self, *_args: object) -> None:
+        self._timer.stop()
+        self._show_validity()
+        state = (self.filters(), self.sort_order())
+        if state != self._last:
+            self._last = state
+            self.changed.emit()
