@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThread, Signal
 
-from clipgallery.app.items import Query, ResultItem, ResultSet
+from clipgallery.app.items import Query, ResultItem, ResultSet, rows_by_path
 
 if TYPE_CHECKING:  # importing these loads torch: never on the UI thread
     from clipgallery.core.catalog import Catalog
@@ -141,7 +141,8 @@ class SearchWorker(QThread):
             photos = catalog.all_photos(INDEXED)
             photos.sort(key=lambda p: (p.taken_at or p.mtime_ns / 1e9, p.id), reverse=True)
             items = [ResultItem(p) for p in photos[:BROWSE_LIMIT]]
-            return ResultSet(query, items, len(photos), time.monotonic() - t0)
+            return ResultSet(query, items, len(photos), time.monotonic() - t0,
+                             rows_by_path(items))
         if engine is None:
             raise RuntimeError("the model is not loaded yet")
         from clipgallery.core.search import Searcher
@@ -160,7 +161,8 @@ class SearchWorker(QThread):
         else:
             raise ValueError(f"unknown query kind {query.kind}")
         items = [ResultItem(r.photo, r.score, bool(r.best)) for r in response]
-        return ResultSet(query, items, response.library_size, time.monotonic() - t0)
+        return ResultSet(query, items, response.library_size, time.monotonic() - t0,
+                         rows_by_path(items))
 
 
 def _is_search_error(e: Exception) -> bool:
