@@ -2,15 +2,10 @@
 
 Runs in: the UI thread.  Uniform item sizes keep layout O(1) per row, so tens of
 thousands of results scroll smoothly; only painted rows ask the model for a
-thumbnail, and rows that scroll away have their pending requests dropped.  The layout
-runs in batches of :data:`LAYOUT_BATCH` rows, one per turn of the event loop (Qt lays
-out *every* row again after any change of the model, a few ms per thousand rows: done
-at once, a 50,000-row list refreshed while photos are being indexed froze the window).
+thumbnail, and rows that scroll away have their pending requests dropped.
 """
 
 from __future__ import annotations
-
-import time
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QKeyEvent, QPainter, QPalette, QPen, QPixmap, QResizeEvent
@@ -27,7 +22,6 @@ from clipgallery.app.results_model import ResultsModel, ScoreRole, StateRole
 
 LABEL_LINES = 1
 PADDING = 8
-LAYOUT_BATCH = 1000  # rows laid out per turn of the event loop
 
 
 class ThumbnailDelegate(QStyledItemDelegate):
@@ -107,9 +101,7 @@ class ResultsView(QListView):
         self.setUniformItemSizes(True)
         self.setMovement(QListView.Movement.Static)
         self.setResizeMode(QListView.ResizeMode.Adjust)
-        self.setLayoutMode(QListView.LayoutMode.Batched)
-        self.setBatchSize(LAYOUT_BATCH)
-        self._pending_scroll: tuple[int, float] | None = None  # value, deadline
+        self.setLayoutMode(QListView.LayoutMode.SinglePass)
         self.setWrapping(True)
         self.setSpacing(2)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -137,7 +129,6 @@ class ResultsView(QListView):
         self._prune_timer.setInterval(120)
         self._prune_timer.timeout.connect(self._prune_requests)
         self.verticalScrollBar().valueChanged.connect(self._schedule_prune)
-        self.verticalScrollBar().rangeChanged.connect(self._apply_pending_scroll)
 
     def results_model(self) -> ResultsModel | None:
         m = self.model()
@@ -149,24 +140,6 @@ class ResultsView(QListView):
         if m is not None:
             m.set_thumbnail_size(side, self.devicePixelRatioF())
         self._apply_grid()
-
-    def restore_scroll(self, value: int) -> None:
-        """Scroll to ``value``, or as soon as the batched layout reaches that far."""
-        bar = self.verticalScrollBar()
-        self._pending_scroll = None
-        if value > bar.maximum():
-            self._pending_scroll = (value, time.monotonic() + 2.0)
-        bar.setValue(value)
-
-    def _apply_pending_scroll(self, _minimum: int, maximum: int) -> None:
-        if self._pending_scroll is None:
-            return
-        value, deadline = self._pending_scroll
-        if time.monotonic() > deadline:
-            self._pending_scroll = None
-        elif value <= maximum:
-            self._pending_scroll = None
-            self.verticalScrollBar().setValue(value)
 
     def _apply_grid(self) -> None:
         """Spread the columns over the whole width (no ragged gap on the right)."""

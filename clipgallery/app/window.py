@@ -610,7 +610,7 @@ class MainWindow(QMainWindow):
             if row is not None:
                 sm.select(self.results.index(row), flags.Select)
         self.grid.doItemsLayout()
-        self.grid.restore_scroll(scroll)
+        self.grid.verticalScrollBar().setValue(scroll)
 
     def _update_results_header(self) -> None:
         rs = self.results.result_set
