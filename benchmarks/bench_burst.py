@@ -164,12 +164,14 @@ def main() -> None:
         vectors = reader._q("SELECT COUNT(*) FROM embeddings")[0][0]
         agree = w.search_index_ids() == {p.id for p in rows} if hasattr(
             w, "search_index_ids") else None
+        shown = w.results.rowCount()  # the all-photos grid at the end
         reader.close()
         w.close()
     print(f"{args.count} photos copied in {copied:.1f} s, all indexed {total:.1f} s after the "
           f"first copy ({args.count / total:.0f} photos/s)")
     print(f"indexed exactly once: {once} (rows {len(paths)}, vectors {vectors})"
           + ("" if agree is None else f", index agrees: {agree}"))
+    print(f"photos listed in the window at the end: {shown}")
     print(f"longest UI stall during the burst: {meter.max_gap * 1000:.0f} ms "
           f"({meter.ticks} timer ticks); load average {os.getloadavg()}")
     if tracer is not None:
@@ -177,7 +179,7 @@ def main() -> None:
     write_result("burst", {"machine": machine(), "count": args.count, "copy_s": copied,
                            "total_s": total, "exactly_once": once, "vectors": vectors,
                            "max_stall_ms": meter.max_gap * 1000,
-                           "stalls_over_100ms": len(meter.gaps),
+                           "stalls_over_100ms": len(meter.gaps), "listed_at_end": shown,
                            "load_avg": os.getloadavg()})
     if not once or vectors != args.count:
         raise SystemExit(1)
