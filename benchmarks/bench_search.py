@@ -16,6 +16,7 @@ Queries are fresh vectors drawn the same way.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import tempfile
@@ -47,7 +48,8 @@ def fill_catalog(cat, vecs, model):
                        ((i + 1, model, vecs[i].tobytes()) for i in range(len(vecs))))
 
 
-def bench(n, dim, queries, uniform, workdir: Path):
+def bench(n, dim, queries, uniform, workdir: Path, efs=(None,)):
+    from clipgallery.core import vector_index
     from clipgallery.core.catalog import Catalog
     from clipgallery.core.search import Searcher
     from clipgallery.core.vector_index import VectorIndex
@@ -69,28 +71,38 @@ def bench(n, dim, queries, uniform, workdir: Path):
     load_s = time.perf_counter() - t0
     searcher = Searcher(cat, idx, None)
     qs = draw(rng, queries, dim, centres, 0.6, uniform)
-    lat, recall = [], []
-    for q in qs[:10]:
-        searcher.search_vector(q, 100)
-    for q in qs:
-        t0 = time.perf_counter()
-        res = searcher.search_vector(q, 100)
-        lat.append((time.perf_counter() - t0) * 1000)
-        exact = np.argpartition(-(vecs @ q), 100)[:100] + 1
-        recall.append(len({r.photo.id for r in res} & set(exact.tolist())) / 100)
-    lat.sort()
+    exact = [set((np.argpartition(-(vecs @ q), 100)[:100] + 1).tolist()) for q in qs]
     disk = sum(p.stat().st_size for p in lib.rglob("*") if p.is_file())
     idx_disk = sum(p.stat().st_size for p in (lib / "index").iterdir())
-    cat.close()
-    return {
-        "n": n, "dim": dim, "uniform": uniform,
-        "p50_ms": round(statistics.median(lat), 3),
-        "p99_ms": round(lat[int(0.99 * (len(lat) - 1))], 3),
-        "recall_at_100": round(float(np.mean(recall)), 4),
-        "build_s": round(build_s, 1), "load_s": round(load_s, 2),
-        "catalog_fill_s": round(fill_s, 1),
-        "disk_mb": round(disk / 1e6, 1), "index_mb": round(idx_disk / 1e6, 1),
-    }
+    default_ef = vector_index.EF_SEARCH
+    rows = []
+    try:
+        for ef in efs:
+            vector_index.EF_SEARCH = ef or default_ef
+            lat, recall = [], []
+            for q in qs[:10]:
+                searcher.search_vector(q, 100)
+            for q, ex in zip(qs, exact, strict=True):
+                t0 = time.perf_counter()
+                res = searcher.search_vector(q, 100)
+                lat.append((time.perf_counter() - t0) * 1000)
+                recall.append(len({r.photo.id for r in res} & ex) / 100)
+            lat.sort()
+            rows.append({
+                "n": n, "dim": dim, "uniform": uniform, "ef": vector_index.EF_SEARCH,
+                "M": vector_index.M,
+                "p50_ms": round(statistics.median(lat), 3),
+                "p99_ms": round(lat[int(0.99 * (len(lat) - 1))], 3),
+                "recall_at_100": round(float(np.mean(recall)), 4),
+                "build_s": round(build_s, 1), "load_s": round(load_s, 2),
+                "catalog_fill_s": round(fill_s, 1),
+                "disk_mb": round(disk / 1e6, 1), "index_mb": round(idx_disk / 1e6, 1),
+                "load_avg": [round(x, 2) for x in os.getloadavg()],
+            })
+    finally:
+        vector_index.EF_SEARCH = default_ef
+        cat.close()
+    return rows
 
 
 def main() -> None:
@@ -100,17 +112,21 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--uniform", action="store_true")
     ap.add_argument("--workdir", default=None)
+    ap.add_argument("--ef", default="", help="comma-separated query ef values to compare "
+                    "on the same index (default: the app's)")
     args = ap.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="clipgallery-bench-search-"))
+    efs = [int(x) for x in args.ef.split(",")] if args.ef else [None]
     rows = []
-    print(f"{'vectors':>9} {'p50 ms':>7} {'p99 ms':>7} {'recall@100':>10} {'build s':>8} "
-          f"{'load s':>7} {'disk MB':>8}")
+    print(f"{'vectors':>9} {'ef':>4} {'p50 ms':>7} {'p99 ms':>7} {'recall@100':>10} {'build s':>8} "
+          f"{'load s':>7} {'disk MB':>8}  load avg")
     try:
         for n in (int(x) for x in args.sizes.split(",")):
-            r = bench(n, args.dim, args.queries, args.uniform, work)
-            rows.append(r)
-            print(f"{n:>9} {r['p50_ms']:>7} {r['p99_ms']:>7} {r['recall_at_100']:>10} "
-                  f"{r['build_s']:>8} {r['load_s']:>7} {r['disk_mb']:>8}", flush=True)
+            for r in bench(n, args.dim, args.queries, args.uniform, work, efs):
+                rows.append(r)
+                print(f"{n:>9} {r['ef']:>4} {r['p50_ms']:>7} {r['p99_ms']:>7} "
+                      f"{r['recall_at_100']:>10} {r['build_s']:>8} {r['load_s']:>7} "
+                      f"{r['disk_mb']:>8}  {r['load_avg']}", flush=True)
             shutil.rmtree(work / f"lib{n}", ignore_errors=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -143,6 +143,18 @@ class ResultSet:
     searched_photos: int = 0  # how many photos were searchable when it ran
     elapsed: float = 0.0
     more: list[ResultItem] = field(default_factory=list)  # below the cut-off: hidden at first
+    # Rows of each path, made by the search thread (hashing tens of thousands of paths
+    # is too slow for the UI thread); None: the model makes it.
+    rows_by_path: dict[Path, list[int]] | None = field(default=None, compare=False,
+                                                       repr=False)
+
+
+def rows_by_path(items: list[ResultItem]) -> dict[Path, list[int]]:
+    """Each photo path's rows in ``items``."""
+    out: dict[Path, list[int]] = {}
+    for row, item in enumerate(items):
+        out.setdefault(item.photo.path, []).append(row)
+    return out
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 
 from clipgallery.app import formatting
 from clipgallery.app.image_loader import ImageKey, ThumbnailLoader
-from clipgallery.app.items import Query, ResultItem, ResultSet
+from clipgallery.app.items import Query, ResultItem, ResultSet, rows_by_path
 
 PhotoRole = Qt.ItemDataRole.UserRole + 1  # the catalog Photo
 ScoreRole = Qt.ItemDataRole.UserRole + 2  # float | None
@@ -67,9 +67,8 @@ class ResultsModel(QAbstractListModel):
         self.result_set = results
         self.query = results.query
         self._items = list(results.items)
-        self._rows_by_path = {}
-        for row, item in enumerate(self._items):
-            self._rows_by_path.setdefault(item.photo.path, []).append(row)
+        self._rows_by_path = (results.rows_by_path if results.rows_by_path is not None
+                              else rows_by_path(self._items))
         self.endResetModel()
         self.loader.clear()
 

@@ -210,7 +210,10 @@ class SearchFeatures(QObject):
                 else:
                     out.append(it)
             items = out
-        return dataclasses.replace(rs, items=items, more=more)
+        if items == list(rs.items):
+            return dataclasses.replace(rs, items=items, more=more)
+        # Other rows than the search thread's: the model maps paths to rows itself.
+        return dataclasses.replace(rs, items=items, more=more, rows_by_path=None)
 
     def _reshow(self) -> None:
         if self._raw is None:

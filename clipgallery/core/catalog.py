@@ -375,6 +375,21 @@ class Catalog:
                            (status,))
         return [Photo.from_row(r) for r in rows]
 
+    def newest_first(self, status: str, limit: int) -> tuple[list[tuple[int, tuple]], int]:
+        """The ``limit`` newest photos with ``status`` as (id, change stamp), and how many
+        photos have it.
+
+        Newest: by date taken, else by file time; ties by id, highest first.  The stamp
+        changes whenever the row does (``updated_at``; path and file time too, which
+        some updates change alone), so a caller can keep :class:`Photo` objects between
+        calls and re-read only rows whose stamp changed (:meth:`photos_by_id`).
+        """
+        rows = self._q("SELECT id, updated_at, path, mtime_ns FROM photos WHERE status=? "
+                       "ORDER BY COALESCE(NULLIF(taken_at, 0), mtime_ns / 1e9) DESC, id DESC "
+                       "LIMIT ?", (status, limit))
+        total = self._q("SELECT COUNT(*) FROM photos WHERE status=?", (status,))[0][0]
+        return [(r[0], (r[1], r[2], r[3])) for r in rows], int(total)
+
     def counts(self) -> dict[str, int]:
         return {r[0]: r[1] for r in self._q("SELECT status, COUNT(*) FROM photos GROUP BY status")}
 
