@@ -100,6 +100,7 @@ class IndexingWorker(QObject):
     busy_changed = Signal(bool)
     message = Signal(str)  # a notice for the status bar
     folder_request_done = Signal(str)  # an add/remove request was handled (ok or not)
+    model_switch_done = Signal(str, str)  # spec, error ("" when the switch started)
 
     # watcher thread -> this thread
     _changes = Signal(object)
@@ -245,6 +246,33 @@ class IndexingWorker(QObject):
         self._emit_folders()
         self._schedule_drain()
 
+    @Slot(str)
+    def switch_model(self, spec: str) -> None:
+        """Start using ``spec`` (Models dialog): check that it loads, record the switch,
+        and re-encode every folder in the background; search keeps the old vectors until
+        the new ones are complete (see :meth:`_run`)."""
+        if self.lib is None:
+            self.model_switch_done.emit(spec, "The library is not open.")
+            return
+        try:
+            encoder = self.lib.load_encoder(spec, device=self.device)
+        except Exception as e:  # noqa: BLE001 - ModelUnavailable and friends: say it
+            log.warning("cannot switch to %s", spec, exc_info=True)
+            self.model_switch_done.emit(spec, str(e))
+            return
+        self.lib.switch_model(spec)
+        self.model_override = None  # the library's choice from now on
+        self._load_model(encoder)
+        if self.indexer is None:
+            self.model_switch_done.emit(spec, f"{spec} could not be set up for indexing.")
+            return
+        self._pending_folders.update(self.lib.catalog.folders())
+        self._emit_folders()
+        self.message.emit(f"Switching to {spec}: photos are re-encoded in the background; "
+                          "search uses the current model until that is done.")
+        self.model_switch_done.emit(spec, "")
+        self._schedule_drain()
+
     @Slot()
     def shutdown(self) -> None:
         """Stop the watcher, save and close the library, and end this thread."""
@@ -330,7 +358,7 @@ class IndexingWorker(QObject):
         if announce:
             self.message.emit(f"Added {os.fsdecode(folder.name)}.")
 
-    def _load_model(self) -> None:
+    def _load_model(self, loaded: Encoder | None = None) -> None:
         assert self.lib is not None
         from clipgallery.core.encoder import ModelUnavailable
         from clipgallery.core.indexer import Indexer
@@ -338,7 +366,7 @@ class IndexingWorker(QObject):
         spec = self.lib.model_spec(self.model_override)
         self.model_loading.emit(spec)
         try:
-            encoder = self.lib.load_encoder(spec, device=self.device)
+            encoder = loaded or self.lib.load_encoder(spec, device=self.device)
             index = self.lib.index_for(encoder)
         except ModelUnavailable as e:
             self.model_failed.emit(str(e))

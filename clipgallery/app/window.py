@@ -44,7 +44,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from clipgallery.app import desktop, formatting
+from clipgallery.app import desktop, formatting, models_dialog
 from clipgallery.app.image_loader import PreviewLoader, ThumbnailLoader
 from clipgallery.app.indexing_worker import IndexingWorker
 from clipgallery.app.items import QUEUED, FolderInfo, IndexStatus, Query, ResultSet
@@ -79,6 +79,7 @@ class MainWindow(QMainWindow):
     add_folder_requested = Signal(str)
     remove_folder_requested = Signal(str)
     rescan_requested = Signal()
+    switch_model_requested = Signal(str)
     shutdown_requested = Signal()
     # for run_app / the screenshot driver
     fatal_error = Signal(str, int)  # message, exit code
@@ -116,6 +117,7 @@ class MainWindow(QMainWindow):
         self._search_error = ""
         self._shut_down = False
         self.exit_code = 0
+        self.models_dialog: models_dialog.ModelsDialog | None = None
 
         self.worker = IndexingWorker(library, model, device, list(folders))
         self.worker_thread = QThread(self)
@@ -160,6 +162,7 @@ class MainWindow(QMainWindow):
         self.add_folder_requested.connect(w.add_folder, queued)
         self.remove_folder_requested.connect(w.remove_folder, queued)
         self.rescan_requested.connect(w.rescan, queued)
+        self.switch_model_requested.connect(w.switch_model, queued)
         self.shutdown_requested.connect(w.shutdown, queued)
         w.library_opened.connect(self._on_library_opened)
         w.library_locked.connect(self._on_library_locked)
@@ -186,6 +189,8 @@ class MainWindow(QMainWindow):
             self.shutdown_requested.emit()
             if not self.worker_thread.wait(60_000):
                 log.error("the indexing worker did not stop in time")
+        if self.models_dialog is not None:
+            self.models_dialog.stop_jobs()
         self.search.stop()
         self.thumbnail_loader.stop()
         self.preview_loader.stop()
@@ -229,6 +234,11 @@ class MainWindow(QMainWindow):
         self.act_rescan = self._action("Check Folders for Changes", self.rescan_requested.emit,
                                        "F5", "Look for new, changed and deleted photos now",
                                        sp.SP_BrowserReload)
+        self.act_models = self._action("Models…", lambda: models_dialog.open_models_dialog(self),
+                                       None, "Choose, download or import the search model")
+        self.act_import_model = self._action("Import Model File…",
+                                             lambda: models_dialog.import_model_file(self), None,
+                                             "Import a model file, e.g. from a USB stick")
         self.act_quit = self._action("Quit", self.close, QKeySequence.StandardKey.Quit)
         self.act_find = self._action("Find", self.focus_search, QKeySequence.StandardKey.Find,
                                      "Search your photos")
@@ -391,6 +401,9 @@ class MainWindow(QMainWindow):
         m.addAction(self.act_add)
         m.addAction(self.act_remove)
         m.addAction(self.act_rescan)
+        m.addSeparator()
+        m.addAction(self.act_models)
+        m.addAction(self.act_import_model)
         m.addSeparator()
         m.addAction(self.act_quit)
         m = mb.addMenu("&Edit")
@@ -708,6 +721,11 @@ class MainWindow(QMainWindow):
         self.pause_button.setText("Resume" if paused else "Pause")
         for w in (self.progress_label, self.progress_bar, self.pause_button):
             w.setVisible(indexing)
+
+    def use_model(self, spec: str) -> None:
+        """Switch the library to ``spec`` (Models dialog); the worker re-encodes."""
+        self.worker.cancel_current()  # the running job is queued again after the switch
+        self.switch_model_requested.emit(spec)
 
     def show_message(self, message: str) -> None:
         self.statusBar().showMessage(message, STATUS_MESSAGE_MS)
