@@ -45,8 +45,17 @@ def create_window(args: argparse.Namespace) -> MainWindow:
 def run_app(args: argparse.Namespace) -> int:
     """Open the main window; returns the process exit code."""
     app = _application()
-    window = create_window(args)
     screenshot = getattr(args, "screenshot", None)
+    if not screenshot:
+        from clipgallery.app import single_instance
+        from clipgallery.core import paths as core_paths
+
+        root = core_paths.resolve(getattr(args, "library", None)).root
+        if single_instance.ping(root):
+            print(f"ClipGallery is already open for the library {os.fsdecode(root)}: "
+                  "showing its window.")
+            return 0
+    window = create_window(args)
     driver = None
     if screenshot:
         from clipgallery.app.screenshot import ScreenshotDriver

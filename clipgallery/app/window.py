@@ -44,7 +44,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from clipgallery.app import desktop, formatting, models_dialog
+from clipgallery.app import desktop, formatting, models_dialog, single_instance
 from clipgallery.app.image_loader import PreviewLoader, ThumbnailLoader
 from clipgallery.app.indexing_worker import IndexingWorker
 from clipgallery.app.items import QUEUED, FolderInfo, IndexStatus, Query, ResultSet
@@ -118,6 +118,7 @@ class MainWindow(QMainWindow):
         self._shut_down = False
         self.exit_code = 0
         self.models_dialog: models_dialog.ModelsDialog | None = None
+        self.instance_server: single_instance.InstanceServer | None = None
 
         self.worker = IndexingWorker(library, model, device, list(folders))
         self.worker_thread = QThread(self)
@@ -191,6 +192,8 @@ class MainWindow(QMainWindow):
                 log.error("the indexing worker did not stop in time")
         if self.models_dialog is not None:
             self.models_dialog.stop_jobs()
+        if self.instance_server is not None:
+            self.instance_server.close()
         self.search.stop()
         self.thumbnail_loader.stop()
         self.preview_loader.stop()
@@ -440,6 +443,8 @@ class MainWindow(QMainWindow):
 
     def _on_library_opened(self, _paths: object) -> None:
         self.library_state = "open"
+        # We hold the writer lock: a second start on this library pings us instead.
+        self.instance_server = single_instance.InstanceServer(self.paths.root, self)
         self._submit(self.query if not self.query.needs_model else Query.browse())
         self._update_page()
         self._update_status()
