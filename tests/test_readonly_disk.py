@@ -25,9 +25,15 @@ import pytest
 from clipgallery.core.catalog import INDEXED, Catalog
 from clipgallery.core.check import check
 from clipgallery.core.library import Library
+from tests import conftest_app as fixtures
 from tests import synthetic
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+app_model = fixtures.app_model
+core_imported = fixtures.core_imported
+make_window = fixtures.make_window
 
 
 def _run(*cmd: str) -> subprocess.CompletedProcess:
@@ -124,6 +130,10 @@ def test_disk_turning_read_only_mid_run(tmp_path, tiny_model, cli):
             assert proc.poll() is None, "indexing ended before the disk could fail"
             # Freeze it between two instructions, fail the disk, let it run into the wall.
             proc.send_signal(signal.SIGSTOP)
+            # What reached the drive survives its failure; the rest of the page cache is
+            # lost with it, as with a real failing drive.
+            synced = _indexed(library)  # committed before the sync: on the drive after it
+            os.sync()
             disk.fail()
             proc.send_signal(signal.SIGCONT)
             out, err = proc.communicate(timeout=300)
@@ -149,8 +159,55 @@ def test_disk_turning_read_only_mid_run(tmp_path, tiny_model, cli):
         with Library.open(library, write=True) as lib:
             assert check(lib).ok
             n = lib.catalog.counts()[INDEXED]
-        assert n >= 10
+        assert n >= synced >= 10 + 16
         s = cli.json("index", folder, "--library", library)
         assert s["indexed"] == 210 - n
         with Library.open(library, write=True) as lib:
             assert check(lib).ok and lib.catalog.counts()[INDEXED] == 210
+
+
+def test_app_pauses_indexing_and_keeps_searching(qtbot, tmp_path, make_window):
+    from PySide6.QtWidgets import QMessageBox
+
+    from tests.conftest_app import SPECS, wait_settled
+
+    with ext4_disk(tmp_path) as disk:
+        library = disk.mount / "library"
+        folder = tmp_path / "photos"
+        synthetic.make_folder(folder, 12, 5, specs=SPECS)
+        w = make_window(library, folders=[str(folder)])
+        wait_settled(qtbot, w)
+        assert w.searchable == 12
+        synthetic.make_folder(folder / "more", 200, 6, specs=SPECS)
+        w.rescan_requested.emit()
+        qtbot.waitUntil(lambda: w.index_status.phase == "indexing" and w.index_status.done > 0,
+                        timeout=120_000)
+        w.worker.pause()  # hold the run between two batches while the drive fails
+        synced = _indexed(library)  # committed before the sync: on the drive after it
+        os.sync()
+        disk.fail()
+        w.worker.resume()
+        qtbot.waitUntil(lambda: w.storage_box is not None, timeout=120_000)
+        box = w.storage_box
+        assert box.objectName() == "storageMessage" and box.isVisible()
+        assert "read-only" in box.text() and "can still be searched" in box.text()
+        assert w.worker.paused and w.worker.storage_error
+        assert "indexing paused" in w.status_label.text()
+        # The catalog is readable and search answers from what was committed.
+        with Catalog(library / "catalog.sqlite3", readonly=True) as reader:
+            n = reader.counts()[INDEXED]
+        assert 12 <= synced <= n < 212
+        w.search_edit.setText("a red circle")
+        w.search_now()
+        qtbot.waitUntil(lambda: w.results.query.text == "a red circle"
+                        and w.results.rowCount() > 0, timeout=30_000)
+        # "Try Again" while the disk is still read-only: paused again, with the message.
+        box.button(QMessageBox.StandardButton.Retry).click()
+        qtbot.waitUntil(lambda: w.storage_box is not box, timeout=120_000)
+        assert w.worker.paused and "read-only" in w.storage_box.text()
+        w.storage_box.close()
+        w.close()
+        disk.repair()
+        with Library.open(library, write=True) as lib:
+            assert check(lib).ok
+            assert lib.catalog.counts()[INDEXED] >= synced

@@ -101,10 +101,12 @@ class IndexingWorker(QObject):
     message = Signal(str)  # a notice for the status bar
     folder_request_done = Signal(str)  # an add/remove request was handled (ok or not)
     model_switch_done = Signal(str, str)  # spec, error ("" when the switch started)
+    storage_failed = Signal(str)  # the library's disk refused a write: indexing is paused
 
     # watcher thread -> this thread
     _changes = Signal(object)
     _watch_status = Signal(str)
+    _kick = Signal()  # any thread -> this thread: look at the queue again
 
     def __init__(self, library: str | os.PathLike[str] | None, model: str | None = None,
                  device: str | None = None, folders: list[str] | None = None) -> None:
@@ -136,7 +138,9 @@ class IndexingWorker(QObject):
         self._last_changed = 0.0
         self._kind = "full"
         self.runs = 0  # completed indexing runs (tests wait on it)
+        self.storage_error = ""  # set when the disk refused a write; cleared by resume()
         self._changes.connect(self._on_changes, Qt.ConnectionType.QueuedConnection)
+        self._kick.connect(self._schedule_drain, Qt.ConnectionType.QueuedConnection)
         self._watch_status.connect(self.message, Qt.ConnectionType.QueuedConnection)
 
     # -- thread-safe controls (any thread) -----------------------------------------
@@ -150,6 +154,9 @@ class IndexingWorker(QObject):
         self._paused.clear()
         if self.indexer is not None:
             self.indexer.resume()
+        if self.storage_error:  # the user says the disk is back: try the queued work
+            self.storage_error = ""
+            self._kick.emit()
 
     @property
     def paused(self) -> bool:
@@ -425,6 +432,9 @@ class IndexingWorker(QObject):
         self._drain_scheduled = False
         if self._stopping.is_set() or self.lib is None:
             return
+        if self.storage_error:  # paused until resume(): the disk refused a write
+            self._set_busy(False)
+            return
         if self.indexer is None or not (self._pending_folders or self._pending_paths):
             self._set_busy(False)
             if self.indexer is not None:
@@ -459,8 +469,21 @@ class IndexingWorker(QObject):
         self._kind = "full" if paths is None else "changes"
         self._emit_folders()
         summary = None
+        from clipgallery.core.catalog import StorageError
+
         try:
             summary = self.indexer.run(folders) if paths is None else self.indexer.run_paths(paths)
+        except StorageError as e:
+            # Full or read-only disk: what is committed stays searchable; keep the work
+            # queued and pause until the user resumes.
+            log.warning("indexing paused: %s", e)
+            if paths is None:
+                self._pending_folders.update(folders)
+            else:
+                self._pending_paths.update(paths)
+            self.storage_error = str(e)
+            self.pause()
+            self.storage_failed.emit(str(e))
         except Exception as e:  # noqa: BLE001 - report, keep the app alive
             log.exception("indexing failed")
             self.message.emit(f"Indexing stopped: {e}")

@@ -119,6 +119,7 @@ class MainWindow(QMainWindow):
         self.exit_code = 0
         self.models_dialog: models_dialog.ModelsDialog | None = None
         self.instance_server: single_instance.InstanceServer | None = None
+        self.storage_box: QMessageBox | None = None
 
         self.worker = IndexingWorker(library, model, device, list(folders))
         self.worker_thread = QThread(self)
@@ -177,6 +178,7 @@ class MainWindow(QMainWindow):
         w.busy_changed.connect(self._on_busy_changed)
         w.message.connect(self.show_message)
         w.folder_request_done.connect(self._on_folder_request_done)
+        w.storage_failed.connect(self._on_storage_failed)
 
     def shutdown(self) -> None:
         """Stop every thread (bounded waits); safe to call twice."""
@@ -473,6 +475,22 @@ class MainWindow(QMainWindow):
         self.exit_code = 2
         self.fatal_error.emit(message, 2)
 
+    def _on_storage_failed(self, message: str) -> None:
+        """The library's disk refused a write: indexing is paused, search goes on."""
+        self.statusBar().showMessage(message)  # stays until replaced
+        self._update_status()
+        box = QMessageBox(QMessageBox.Icon.Warning, "Indexing is paused", message,
+                          QMessageBox.StandardButton.Retry | QMessageBox.StandardButton.Close,
+                          self)
+        box.setObjectName("storageMessage")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.button(QMessageBox.StandardButton.Retry).setText("Try Again")
+        box.finished.connect(lambda r: self.toggle_pause()
+                             if r == QMessageBox.StandardButton.Retry and self.worker.paused
+                             else None)
+        self.storage_box = box
+        box.open()
+
     def _quit(self, code: int) -> None:
         """Close the window; ``run_app`` returns ``exit_code`` once the event loop ends."""
         self.exit_code = code
@@ -704,6 +722,8 @@ class MainWindow(QMainWindow):
         else:
             text = (f"Search ready · {formatting.count(self.searchable, 'photo')} searchable"
                     f" · model {self.model_label}")
+            if self.worker.storage_error:
+                text += " · indexing paused: the library's disk refused a write"
         self.status_label.setText(text)
         indexing = self.worker_busy and st.phase in ("scanning", "indexing") \
             and self.model_state == "ready"
