@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QCoreApplication, QEvent, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -68,6 +68,10 @@ def run_app(args: argparse.Namespace) -> int:
         QTimer.singleShot(0, driver.start)
     code = app.exec()
     window.close()  # idempotent: saves settings and stops the threads
+    # Closing the last window posts a Quit event (Qt 6 quits asynchronously).  With
+    # exec() over it would stay queued, and the next event loop in this process (a test
+    # session's) would run it and then return at once, forever: drop it.
+    QCoreApplication.removePostedEvents(app, QEvent.Type.Quit)
     if driver is not None and driver.exit_code is not None:
         return driver.exit_code
     return int(window.exit_code or code)
