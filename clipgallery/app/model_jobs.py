@@ -101,7 +101,7 @@ def list_models(paths: LibraryPaths) -> ModelsInfo:
 
     info = ModelsInfo()
     if paths.catalog.exists():
-        with Catalog(paths.catalog) as reader:
+        with Catalog(paths.catalog, readonly=True) as reader:
             info.using = reader.get_meta("model_spec")
             info.switching_to = reader.get_meta("next_model_spec")
     installed = models.installed(paths.models)

@@ -323,7 +323,7 @@ class ModelsDialog(QDialog):
         other.addWidget(self.other_button)
         lay.addLayout(other)
         row = QHBoxLayout()
-        self.download_button = QPushButton("Download")
+        self.download_button = QPushButton("Download Selected")
         self.download_button.clicked.connect(self.download_selected)
         self.use_button = QPushButton("Use This Model")
         self.use_button.clicked.connect(self.use_selected)
