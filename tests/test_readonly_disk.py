@@ -211,3 +211,34 @@ def test_app_pauses_indexing_and_keeps_searching(qtbot, tmp_path, make_window):
         with Library.open(library, write=True) as lib:
             assert check(lib).ok
             assert lib.catalog.counts()[INDEXED] >= synced
+
+
+def test_app_opens_a_library_on_a_read_only_disk_for_searching(qtbot, tmp_path, make_window,
+                                                               cli, tiny_model):
+    from tests.conftest_app import SPECS, wait_settled
+
+    with ext4_disk(tmp_path) as disk:
+        library = disk.mount / "library"
+        folder = tmp_path / "photos"
+        synthetic.make_folder(folder, 12, 5, specs=SPECS)
+        cli.json("index", folder, "--library", library, "--model", tiny_model)
+        os.sync()
+        disk.fail()
+        # Closed cleanly before the failure (no -shm file): still readable.
+        assert cli.json("search", "a red circle", "--library", library, "--limit", "3")
+        code, _out, err = cli("index", "--library", library)
+        assert code == 3 and "read-only" in err
+        w = make_window(library)
+        qtbot.waitUntil(lambda: w.storage_box is not None, timeout=120_000)
+        assert "read-only" in w.storage_box.text() and "restart" in w.storage_box.text()
+        assert w.library_state == "open" and w.worker.paused
+        w.storage_box.close()
+        wait_settled(qtbot, w)
+        assert w.searchable == 12 and w.sidebar.folders()[0].indexed == 12
+        w.search_edit.setText("a red circle")
+        w.search_now()
+        qtbot.waitUntil(lambda: w.results.query.text == "a red circle"
+                        and w.results.rowCount() > 0, timeout=30_000)
+        w.add_folder(tmp_path)  # refused with a message, nothing breaks
+        qtbot.waitUntil(lambda: "read-only" in w.statusBar().currentMessage(), timeout=30_000)
+        w.close()

@@ -182,6 +182,7 @@ class IndexingWorker(QObject):
         self._set_busy(True)
         self.status_changed.emit(IndexStatus("loading"))
         try:
+            from clipgallery.core.catalog import StorageError
             from clipgallery.core.library import Library, LibraryLocked
         except Exception as e:  # noqa: BLE001 - a broken install must not kill the UI
             log.exception("cannot import the core")
@@ -192,6 +193,9 @@ class IndexingWorker(QObject):
         except LibraryLocked as e:
             self.library_locked.emit(str(e))
             self._set_busy(False)
+            return
+        except StorageError as e:  # a read-only disk: search what is there, index nothing
+            self._open_read_only(str(e))
             return
         except Exception as e:  # noqa: BLE001 - CatalogError, OSError: say it, stay up
             log.exception("cannot open the library")
@@ -217,6 +221,11 @@ class IndexingWorker(QObject):
     def add_folder(self, folder: str) -> None:
         if self.lib is None:
             return
+        if not self.lib.writable:
+            self.message.emit("The library is read-only (its disk refuses writes): folders "
+                              "cannot be added or removed now.")
+            self.folder_request_done.emit(folder)
+            return
         self._add_folder(Path(os.path.abspath(os.path.expanduser(folder))), announce=True)
         self._emit_folders()
         self.folder_request_done.emit(folder)
@@ -225,6 +234,11 @@ class IndexingWorker(QObject):
     @Slot(str)
     def remove_folder(self, folder: str) -> None:
         if self.lib is None:
+            return
+        if not self.lib.writable:
+            self.message.emit("The library is read-only (its disk refuses writes): folders "
+                              "cannot be added or removed now.")
+            self.folder_request_done.emit(folder)
             return
         path = Path(folder)
         if self.watcher is not None:
@@ -301,6 +315,27 @@ class IndexingWorker(QObject):
             thread.quit()
 
     # -- opening ----------------------------------------------------------------------
+
+    def _open_read_only(self, message: str) -> None:
+        """The library's disk refuses writes: open it for searching, with indexing paused
+        (no watcher, nothing queued); the app says so and a restart picks up from here."""
+        from clipgallery.core.library import Library
+
+        try:
+            self.lib = Library(self.paths, write=False)
+        except Exception as e:  # noqa: BLE001 - not even readable: say why
+            log.exception("cannot open the library read-only")
+            self.library_failed.emit(f"{message}\n\n{e}")
+            self._set_busy(False)
+            return
+        self.storage_error = message
+        self._paused.set()
+        self.library_opened.emit(self.lib.paths)
+        self._load_model()
+        self._emit_folders()
+        self._set_busy(False)
+        self.storage_failed.emit(message + " ClipGallery opened it read-only: restart it "
+                                 "once the disk is writable again.")
 
     def _preview_folders(self) -> None:
         """Show the sidebar at once, from a reader, before torch is even imported."""

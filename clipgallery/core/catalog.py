@@ -215,8 +215,10 @@ class Catalog:
         self.readonly = readonly
         self._lock = threading.RLock()
         try:
-            if readonly:
-                uri = self.path.absolute().as_uri() + "?mode=ro"
+            immutable = self._immutable()
+            if readonly or immutable:
+                self.readonly = readonly = True
+                uri = self.path.absolute().as_uri() + ("?immutable=1" if immutable else "?mode=ro")
                 self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30,
                                            isolation_level=None)
             else:
@@ -235,6 +237,13 @@ class Catalog:
                 self._migrate()
         except sqlite3.DatabaseError as e:
             raise CatalogError(f"Cannot open the library catalog {self.path}: {e}") from e
+
+    def _immutable(self) -> bool:
+        """A catalog on a read-only disk that SQLite cannot open the usual way: a WAL
+        database closed cleanly has no ``-shm`` file, and one cannot be created there.
+        Nothing can change it, so it is opened as immutable (read-only, no locks)."""
+        shm = self.path.with_name(self.path.name + "-shm")
+        return self.path.is_file() and not shm.exists() and _read_only(self.path.parent)
 
     # -- plumbing -------------------------------------------------------------
 
