@@ -382,23 +382,45 @@ def cmd_model(args: argparse.Namespace) -> int:
         import threading
 
         with Library.open(args.library) as lib:
-            shown = _Progress(sys.stderr.isatty())
+            tty = sys.stderr.isatty()
             cancel = threading.Event()
+            shown = {"step": -1, "resumed": False}
 
-            def report(p):
-                if shown.enabled:
-                    total = f"/{p.total / 1e6:.0f}" if p.total else ""
-                    sys.stderr.write(f"\r\033[KDownloading {args.spec}: {p.done / 1e6:.0f}"
-                                     f"{total} MB, {p.speed / 1e6:.1f} MB/s")
-                    sys.stderr.flush()
+            def report(p: models.DownloadProgress) -> None:
+                if args.json:
+                    return
+                if p.resumed_from and not shown["resumed"]:
+                    shown["resumed"] = True
+                    sys.stderr.write(f"Resuming at {p.resumed_from / 1e6:.1f} MB\n")
+                total = f" of {p.total / 1e6:.1f}" if p.total else ""
+                line = (f"Downloading {args.spec}: {p.done / 1e6:.1f}{total} MB, "
+                        f"{p.speed / 1e6:.1f} MB/s")
+                if tty:
+                    sys.stderr.write("\r\033[K" + line)
+                else:  # a log: a line every 10 %
+                    step = int(10 * p.done / p.total) if p.total else 0
+                    if step == shown["step"]:
+                        return
+                    shown["step"] = step
+                    sys.stderr.write(line + (f" ({10 * step} %)" if p.total else "") + "\n")
+                sys.stderr.flush()
             try:
-                path = models.download(args.spec, lib.hub_cache, report, cancel)
-            except KeyboardInterrupt:
+                path = models.download(args.spec, lib.hub_cache, report, cancel,
+                                       store=lib.paths.models)
+            except (KeyboardInterrupt, models.DownloadCancelled):
                 cancel.set()
                 print("\nCancelled; run the same command again to resume.", file=sys.stderr)
                 return 130
-        print(f"\nDownloaded {args.spec} to {path}" if shown.enabled else
-              f"Downloaded {args.spec} to {path}")
+            finally:
+                if tty and not args.json:
+                    sys.stderr.write("\r\033[K")
+        if args.json:
+            _print_json({"spec": args.spec, "path": os.fsdecode(path),
+                         "use": os.fsdecode(path) if path.is_dir() else args.spec})
+        else:
+            print(f"Downloaded {args.spec} to {os.fsdecode(path)}")
+            print("Use it with 'clipgallery model use "
+                  f"{os.fsdecode(path) if path.is_dir() else args.spec}'")
         return 0
     if action == "use":
         with Library.open(args.library, write=True) as lib:
@@ -609,8 +631,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--name", help="name in the model store")
     m.add_argument("--use", action="store_true", help="switch the library to it")
     m.add_argument("--json", action="store_true")
-    m = msub.add_parser("download", parents=[common], help="download NAME:PRETRAINED")
+    m = msub.add_parser("download", parents=[common],
+                        help="download NAME:PRETRAINED or hf-hub:ORG/REPO (resumable)")
     m.add_argument("spec")
+    m.add_argument("--json", action="store_true")
     m = msub.add_parser("use", parents=[common], help="switch the library to a model")
     m.add_argument("spec")
     s.set_defaults(func=cmd_model, model_command=None)

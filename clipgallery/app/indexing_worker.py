@@ -103,10 +103,13 @@ class IndexingWorker(QObject):
     busy_changed = Signal(bool)
     message = Signal(str)  # a notice for the status bar
     folder_request_done = Signal(str)  # an add/remove request was handled (ok or not)
+    model_switch_done = Signal(str, str)  # spec, error ("" when the switch started)
+    storage_failed = Signal(str)  # the library's disk refused a write: indexing is paused
 
     # watcher thread -> this thread
     _changes = Signal(object)
     _watch_status = Signal(str)
+    _kick = Signal()  # any thread -> this thread: look at the queue again
 
     def __init__(self, library: str | os.PathLike[str] | None, model: str | None = None,
                  device: str | None = None, folders: list[str] | None = None) -> None:
@@ -138,7 +141,9 @@ class IndexingWorker(QObject):
         self._last_changed = 0.0
         self._kind = "full"
         self.runs = 0  # completed indexing runs (tests wait on it)
+        self.storage_error = ""  # set when the disk refused a write; cleared by resume()
         self._changes.connect(self._on_changes, Qt.ConnectionType.QueuedConnection)
+        self._kick.connect(self._schedule_drain, Qt.ConnectionType.QueuedConnection)
         self._watch_status.connect(self.message, Qt.ConnectionType.QueuedConnection)
 
     # -- thread-safe controls (any thread) -----------------------------------------
@@ -152,6 +157,9 @@ class IndexingWorker(QObject):
         self._paused.clear()
         if self.indexer is not None:
             self.indexer.resume()
+        if self.storage_error:  # the user says the disk is back: try the queued work
+            self.storage_error = ""
+            self._kick.emit()
 
     @property
     def paused(self) -> bool:
@@ -177,6 +185,7 @@ class IndexingWorker(QObject):
         self._set_busy(True)
         self.status_changed.emit(IndexStatus("loading"))
         try:
+            from clipgallery.core.catalog import StorageError
             from clipgallery.core.library import Library, LibraryLocked
         except Exception as e:  # noqa: BLE001 - a broken install must not kill the UI
             log.exception("cannot import the core")
@@ -187,6 +196,9 @@ class IndexingWorker(QObject):
         except LibraryLocked as e:
             self.library_locked.emit(str(e))
             self._set_busy(False)
+            return
+        except StorageError as e:  # a read-only disk: search what is there, index nothing
+            self._open_read_only(str(e))
             return
         except Exception as e:  # noqa: BLE001 - CatalogError, OSError: say it, stay up
             log.exception("cannot open the library")
@@ -212,6 +224,11 @@ class IndexingWorker(QObject):
     def add_folder(self, folder: str) -> None:
         if self.lib is None:
             return
+        if not self.lib.writable:
+            self.message.emit("The library is read-only (its disk refuses writes): folders "
+                              "cannot be added or removed now.")
+            self.folder_request_done.emit(folder)
+            return
         self._add_folder(Path(os.path.abspath(os.path.expanduser(folder))), announce=True)
         self._emit_folders()
         self.folder_request_done.emit(folder)
@@ -220,6 +237,11 @@ class IndexingWorker(QObject):
     @Slot(str)
     def remove_folder(self, folder: str) -> None:
         if self.lib is None:
+            return
+        if not self.lib.writable:
+            self.message.emit("The library is read-only (its disk refuses writes): folders "
+                              "cannot be added or removed now.")
+            self.folder_request_done.emit(folder)
             return
         path = Path(folder)
         if self.watcher is not None:
@@ -248,6 +270,33 @@ class IndexingWorker(QObject):
         self._emit_folders()
         self._schedule_drain()
 
+    @Slot(str)
+    def switch_model(self, spec: str) -> None:
+        """Start using ``spec`` (Models dialog): check that it loads, record the switch,
+        and re-encode every folder in the background; search keeps the old vectors until
+        the new ones are complete (see :meth:`_run`)."""
+        if self.lib is None:
+            self.model_switch_done.emit(spec, "The library is not open.")
+            return
+        try:
+            encoder = self.lib.load_encoder(spec, device=self.device, progress=self.message.emit)
+        except Exception as e:  # noqa: BLE001 - ModelUnavailable and friends: say it
+            log.warning("cannot switch to %s", spec, exc_info=True)
+            self.model_switch_done.emit(spec, str(e))
+            return
+        self.lib.switch_model(spec)
+        self.model_override = None  # the library's choice from now on
+        self._load_model(encoder)
+        if self.indexer is None:
+            self.model_switch_done.emit(spec, f"{spec} could not be set up for indexing.")
+            return
+        self._pending_folders.update(self.lib.catalog.folders())
+        self._emit_folders()
+        self.message.emit(f"Switching to {spec}: photos are re-encoded in the background; "
+                          "search uses the current model until that is done.")
+        self.model_switch_done.emit(spec, "")
+        self._schedule_drain()
+
     @Slot()
     def shutdown(self) -> None:
         """Stop the watcher, save and close the library, and end this thread."""
@@ -269,6 +318,27 @@ class IndexingWorker(QObject):
             thread.quit()
 
     # -- opening ----------------------------------------------------------------------
+
+    def _open_read_only(self, message: str) -> None:
+        """The library's disk refuses writes: open it for searching, with indexing paused
+        (no watcher, nothing queued); the app says so and a restart picks up from here."""
+        from clipgallery.core.library import Library
+
+        try:
+            self.lib = Library(self.paths, write=False)
+        except Exception as e:  # noqa: BLE001 - not even readable: say why
+            log.exception("cannot open the library read-only")
+            self.library_failed.emit(f"{message}\n\n{e}")
+            self._set_busy(False)
+            return
+        self.storage_error = message
+        self._paused.set()
+        self.library_opened.emit(self.lib.paths)
+        self._load_model()
+        self._emit_folders()
+        self._set_busy(False)
+        self.storage_failed.emit(message + " ClipGallery opened it read-only: restart it "
+                                 "once the disk is writable again.")
 
     def _preview_folders(self) -> None:
         """Show the sidebar at once, from a reader, before torch is even imported."""
@@ -339,7 +409,7 @@ class IndexingWorker(QObject):
         if announce:
             self.message.emit(f"Added {os.fsdecode(folder.name)}.")
 
-    def _load_model(self) -> None:
+    def _load_model(self, loaded: Encoder | None = None) -> None:
         assert self.lib is not None
         from clipgallery.core.indexer import Indexer
         from clipgallery.core.modelspec import ModelUnavailable
@@ -349,8 +419,8 @@ class IndexingWorker(QObject):
         try:
             # The first use of a model on the CPU converts it for ONNX Runtime (a minute
             # or so, once): its steps show in the status bar.
-            encoder = self.lib.load_encoder(spec, device=self.device,
-                                            progress=self.message.emit)
+            encoder = loaded or self.lib.load_encoder(spec, device=self.device,
+                                                      progress=self.message.emit)
             index = self.lib.index_for(encoder)
         except ModelUnavailable as e:
             self.model_failed.emit(str(e))
@@ -410,6 +480,9 @@ class IndexingWorker(QObject):
         self._drain_scheduled = False
         if self._stopping.is_set() or self.lib is None:
             return
+        if self.storage_error:  # paused until resume(): the disk refused a write
+            self._set_busy(False)
+            return
         if self.indexer is None or not (self._pending_folders or self._pending_paths):
             self._set_busy(False)
             if self.indexer is not None:
@@ -444,8 +517,21 @@ class IndexingWorker(QObject):
         self._kind = "full" if paths is None else "changes"
         self._emit_folders()
         summary = None
+        from clipgallery.core.catalog import StorageError
+
         try:
             summary = self.indexer.run(folders) if paths is None else self.indexer.run_paths(paths)
+        except StorageError as e:
+            # Full or read-only disk: what is committed stays searchable; keep the work
+            # queued and pause until the user resumes.
+            log.warning("indexing paused: %s", e)
+            if paths is None:
+                self._pending_folders.update(folders)
+            else:
+                self._pending_paths.update(paths)
+            self.storage_error = str(e)
+            self.pause()
+            self.storage_failed.emit(str(e))
         except Exception as e:  # noqa: BLE001 - report, keep the app alive
             log.exception("indexing failed")
             self.message.emit(f"Indexing stopped: {e}")

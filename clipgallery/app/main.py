@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QCoreApplication, QEvent, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -45,8 +45,17 @@ def create_window(args: argparse.Namespace) -> MainWindow:
 def run_app(args: argparse.Namespace) -> int:
     """Open the main window; returns the process exit code."""
     app = _application()
-    window = create_window(args)
     screenshot = getattr(args, "screenshot", None)
+    if not screenshot:
+        from clipgallery.app import single_instance
+        from clipgallery.core import paths as core_paths
+
+        root = core_paths.resolve(getattr(args, "library", None)).root
+        if single_instance.ping(root):
+            print(f"ClipGallery is already open for the library {os.fsdecode(root)}: "
+                  "showing its window.")
+            return 0
+    window = create_window(args)
     driver = None
     if screenshot:
         from clipgallery.app.screenshot import ScreenshotDriver
@@ -59,6 +68,10 @@ def run_app(args: argparse.Namespace) -> int:
         QTimer.singleShot(0, driver.start)
     code = app.exec()
     window.close()  # idempotent: saves settings and stops the threads
+    # Closing the last window posts a Quit event (Qt 6 quits asynchronously).  With
+    # exec() over it would stay queued, and the next event loop in this process (a test
+    # session's) would run it and then return at once, forever: drop it.
+    QCoreApplication.removePostedEvents(app, QEvent.Type.Quit)
     if driver is not None and driver.exit_code is not None:
         return driver.exit_code
     return int(window.exit_code or code)

@@ -44,7 +44,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from clipgallery.app import desktop, formatting
+from clipgallery.app import desktop, formatting, models_dialog, single_instance
 from clipgallery.app.image_loader import PreviewLoader, ThumbnailLoader
 from clipgallery.app.indexing_worker import IndexingWorker
 from clipgallery.app.items import QUEUED, FolderInfo, IndexStatus, Query, ResultSet
@@ -80,6 +80,7 @@ class MainWindow(QMainWindow):
     add_folder_requested = Signal(str)
     remove_folder_requested = Signal(str)
     rescan_requested = Signal()
+    switch_model_requested = Signal(str)
     shutdown_requested = Signal()
     # for run_app / the screenshot driver
     fatal_error = Signal(str, int)  # message, exit code
@@ -117,6 +118,9 @@ class MainWindow(QMainWindow):
         self._search_error = ""
         self._shut_down = False
         self.exit_code = 0
+        self.models_dialog: models_dialog.ModelsDialog | None = None
+        self.instance_server: single_instance.InstanceServer | None = None
+        self.storage_box: QMessageBox | None = None
 
         self.worker = IndexingWorker(library, model, device, list(folders))
         self.worker_thread = QThread(self)
@@ -162,6 +166,7 @@ class MainWindow(QMainWindow):
         self.add_folder_requested.connect(w.add_folder, queued)
         self.remove_folder_requested.connect(w.remove_folder, queued)
         self.rescan_requested.connect(w.rescan, queued)
+        self.switch_model_requested.connect(w.switch_model, queued)
         self.shutdown_requested.connect(w.shutdown, queued)
         w.library_opened.connect(self._on_library_opened)
         w.library_locked.connect(self._on_library_locked)
@@ -175,6 +180,7 @@ class MainWindow(QMainWindow):
         w.busy_changed.connect(self._on_busy_changed)
         w.message.connect(self.show_message)
         w.folder_request_done.connect(self._on_folder_request_done)
+        w.storage_failed.connect(self._on_storage_failed)
 
     def shutdown(self) -> None:
         """Stop every thread (bounded waits); safe to call twice."""
@@ -188,6 +194,10 @@ class MainWindow(QMainWindow):
             self.shutdown_requested.emit()
             if not self.worker_thread.wait(60_000):
                 log.error("the indexing worker did not stop in time")
+        if self.models_dialog is not None:
+            self.models_dialog.stop_jobs()
+        if self.instance_server is not None:
+            self.instance_server.close()
         self.search.stop()
         self.features.shutdown()
         self.thumbnail_loader.stop()
@@ -232,6 +242,11 @@ class MainWindow(QMainWindow):
         self.act_rescan = self._action("Check Folders for Changes", self.rescan_requested.emit,
                                        "F5", "Look for new, changed and deleted photos now",
                                        sp.SP_BrowserReload)
+        self.act_models = self._action("Models…", lambda: models_dialog.open_models_dialog(self),
+                                       None, "Choose, download or import the search model")
+        self.act_import_model = self._action("Import Model File…",
+                                             lambda: models_dialog.import_model_file(self), None,
+                                             "Import a model file, e.g. from a USB stick")
         self.act_quit = self._action("Quit", self.close, QKeySequence.StandardKey.Quit)
         self.act_find = self._action("Find", self.focus_search, QKeySequence.StandardKey.Find,
                                      "Search your photos")
@@ -395,6 +410,9 @@ class MainWindow(QMainWindow):
         m.addAction(self.act_remove)
         m.addAction(self.act_rescan)
         m.addSeparator()
+        m.addAction(self.act_models)
+        m.addAction(self.act_import_model)
+        m.addSeparator()
         m.addAction(self.act_quit)
         m = mb.addMenu("&Edit")
         m.addAction(self.act_find)
@@ -430,6 +448,8 @@ class MainWindow(QMainWindow):
 
     def _on_library_opened(self, _paths: object) -> None:
         self.library_state = "open"
+        # We hold the writer lock: a second start on this library pings us instead.
+        self.instance_server = single_instance.InstanceServer(self.paths.root, self)
         self._submit(self.query if not self.query.needs_model else Query.browse())
         self._update_page()
         self._update_status()
@@ -457,6 +477,22 @@ class MainWindow(QMainWindow):
         self._update_status()
         self.exit_code = 2
         self.fatal_error.emit(message, 2)
+
+    def _on_storage_failed(self, message: str) -> None:
+        """The library's disk refused a write: indexing is paused, search goes on."""
+        self.statusBar().showMessage(message)  # stays until replaced
+        self._update_status()
+        box = QMessageBox(QMessageBox.Icon.Warning, "Indexing is paused", message,
+                          QMessageBox.StandardButton.Retry | QMessageBox.StandardButton.Close,
+                          self)
+        box.setObjectName("storageMessage")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.button(QMessageBox.StandardButton.Retry).setText("Try Again")
+        box.finished.connect(lambda r: self.toggle_pause()
+                             if r == QMessageBox.StandardButton.Retry and self.worker.paused
+                             else None)
+        self.storage_box = box
+        box.open()
 
     def _quit(self, code: int) -> None:
         """Close the window; ``run_app`` returns ``exit_code`` once the event loop ends."""
@@ -697,6 +733,8 @@ class MainWindow(QMainWindow):
         else:
             text = (f"Search ready · {formatting.count(self.searchable, 'photo')} searchable"
                     f" · model {self.model_label}")
+            if self.worker.storage_error:
+                text += " · indexing paused: the library's disk refused a write"
         self.status_label.setText(text)
         indexing = self.worker_busy and st.phase in ("scanning", "indexing") \
             and self.model_state == "ready"
@@ -719,6 +757,11 @@ class MainWindow(QMainWindow):
         self.pause_button.setText("Resume" if paused else "Pause")
         for w in (self.progress_label, self.progress_bar, self.pause_button):
             w.setVisible(indexing)
+
+    def use_model(self, spec: str) -> None:
+        """Switch the library to ``spec`` (Models dialog); the worker re-encodes."""
+        self.worker.cancel_current()  # the running job is queued again after the switch
+        self.switch_model_requested.emit(spec)
 
     def show_message(self, message: str) -> None:
         self.statusBar().showMessage(message, STATUS_MESSAGE_MS)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -109,6 +110,21 @@ _STORAGE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EACCES, errno.E
                    getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
+def _read_only(where: os.PathLike[str] | str) -> bool:
+    """Whether the file system holding ``where`` refuses writes now (a write probe: a
+    drive that failed may be switched to read-only without its mount flags saying so)."""
+    try:
+        if os.statvfs(where).f_flag & os.ST_RDONLY:
+            return True
+    except (OSError, AttributeError):
+        pass
+    try:
+        with tempfile.TemporaryFile(dir=where):
+            return False
+    except OSError as e:
+        return e.errno == errno.EROFS
+
+
 def storage_error(e: BaseException, where: os.PathLike[str] | str) -> StorageError | None:
     """A clear StorageError for a failed write, or None if ``e`` is something else."""
     msg = str(e).lower()
@@ -123,9 +139,16 @@ def storage_error(e: BaseException, where: os.PathLike[str] | str) -> StorageErr
         kind = "the disk is full or failing (SQLite reported an I/O error)"
     else:
         return None
-    return StorageError(
-        f"Cannot write to the library at {os.fsdecode(where)}: {kind}. Indexing is paused and "
-        "nothing was lost; free some space (or fix the permissions) and index again.")
+    if kind != "the disk is read-only" and _read_only(where):
+        kind = "the disk has become read-only (a failing drive is often switched to read-only)"
+    if "read-only" in kind:
+        advice = ("Indexing is paused and nothing was lost; what is indexed can still be "
+                  "searched. Make the disk writable again (check it for errors, remount it) "
+                  "and index again.")
+    else:
+        advice = ("Indexing is paused and nothing was lost; free some space (or fix the "
+                  "permissions) and index again.")
+    return StorageError(f"Cannot write to the library at {os.fsdecode(where)}: {kind}. {advice}")
 
 
 def encode_path(path: str | os.PathLike[str]) -> bytes:
@@ -192,8 +215,10 @@ class Catalog:
         self.readonly = readonly
         self._lock = threading.RLock()
         try:
-            if readonly:
-                uri = self.path.absolute().as_uri() + "?mode=ro"
+            immutable = self._immutable()
+            if readonly or immutable:
+                self.readonly = readonly = True
+                uri = self.path.absolute().as_uri() + ("?immutable=1" if immutable else "?mode=ro")
                 self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30,
                                            isolation_level=None)
             else:
@@ -212,6 +237,13 @@ class Catalog:
                 self._migrate()
         except sqlite3.DatabaseError as e:
             raise CatalogError(f"Cannot open the library catalog {self.path}: {e}") from e
+
+    def _immutable(self) -> bool:
+        """A catalog on a read-only disk that SQLite cannot open the usual way: a WAL
+        database closed cleanly has no ``-shm`` file, and one cannot be created there.
+        Nothing can change it, so it is opened as immutable (read-only, no locks)."""
+        shm = self.path.with_name(self.path.name + "-shm")
+        return self.path.is_file() and not shm.exists() and _read_only(self.path.parent)
 
     # -- plumbing -------------------------------------------------------------
 

@@ -38,11 +38,14 @@ from PIL import Image  # noqa: E402
 
 from clipgallery.core import modelspec as _ms  # noqa: E402
 from clipgallery.core.modelspec import (  # noqa: E402,F401 - re-exported
+    ENV_HUB_ENDPOINT,
     HUB_HOST,
     LOCAL_CONFIG,
     ModelSpec,
     ModelUnavailable,
     count_tokens,
+    hub_endpoint,
+    hub_folder,
     hub_reachable,
     local_model_id,
     split_long_text,
@@ -86,6 +89,9 @@ def cached_weights(spec: ModelSpec, cache_dir: Path | None) -> Path | None:
         names = [cfg.get("hf_filename")] if cfg.get("hf_filename") else [
             "open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
         for fname in names:
+            # ClipGallery's own downloads (core.models.download): <cache>/<org>--<repo>/<file>
+            if cache_dir is not None and (Path(cache_dir) / hub_folder(repo) / fname).is_file():
+                return Path(cache_dir) / hub_folder(repo) / fname
             for cdir in ([str(cache_dir)] if cache_dir else []) + [None]:
                 got = try_to_load_from_cache(repo, fname, cache_dir=cdir)
                 if isinstance(got, str) and os.path.isfile(got):

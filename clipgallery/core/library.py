@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from clipgallery.core import paths as _paths
-from clipgallery.core.catalog import Catalog
+from clipgallery.core.catalog import Catalog, StorageError, storage_error
 from clipgallery.core.vector_index import VectorIndex
 
 if TYPE_CHECKING:  # torch and open_clip load only when a model is (seconds)
@@ -64,8 +64,14 @@ class WriterLock:
         self._fh = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path, "a+b")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(self.path, "a+b")
+        except OSError as e:  # a read-only or full disk: say so clearly
+            err = storage_error(e, self.path.parent)
+            if err is None:
+                raise
+            raise err from e
         try:
             if sys.platform == "win32":
                 import msvcrt
@@ -132,7 +138,7 @@ class Library:
         """Writable when no other process writes it (so repairs are saved), else read-only."""
         try:
             return cls.open(library, write=True)
-        except LibraryLocked:
+        except (LibraryLocked, StorageError):  # another writer, or a read-only disk
             return cls.open(library, write=False)
 
     def close(self) -> None:

@@ -5,19 +5,24 @@ the model hub, after a quick reachability check (a few seconds) so that an offli
 machine gets an answer at once instead of a retry storm.  Imported files are loaded
 without executing code: safetensors, or ``torch.load(weights_only=True)``.
 
-Threading: called from the CLI's main thread or the app's model worker thread;
-``download`` reports progress through a callback from that same thread.
+Threading: called from the CLI's main thread or an app model job's thread
+(:mod:`clipgallery.app.model_jobs`); ``download`` reports progress through a callback
+from that same thread and polls a ``threading.Event`` to cancel.
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import shutil
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +32,8 @@ from clipgallery.core.encoder import (
     ModelSpec,
     ModelUnavailable,
     cached_weights,
+    hub_endpoint,
+    hub_folder,
     hub_reachable,
     load_encoder,
     parse_spec,
@@ -76,6 +83,11 @@ def curated(role: str | None = None) -> list[CuratedModel]:
 
 # -- downloads ---------------------------------------------------------------------
 
+HF_HUB_PREFIX = "hf-hub:"  # hf-hub:ORG/REPO — an open_clip model folder on the hub
+CHUNK = 1 << 16
+READ_TIMEOUT = 30.0  # seconds without a byte before a download counts as interrupted
+PROGRESS_EVERY = 0.1  # seconds between progress reports
+
 
 class DownloadCancelled(Exception):
     pass
@@ -83,68 +95,252 @@ class DownloadCancelled(Exception):
 
 @dataclass
 class DownloadProgress:
-    done: int
+    done: int  # bytes on disk, including what an earlier, interrupted try left
     total: int | None
-    speed: float  # bytes per second
+    speed: float  # bytes per second, this try
+    resumed_from: int = 0  # bytes that were already there when this try started
+    file: str = ""
+
+
+class _Meter:
+    """Adds up bytes over the files of one download and reports, throttled."""
+
+    def __init__(self, progress: Callable[[DownloadProgress], None] | None) -> None:
+        self.progress = progress
+        self.t0 = time.monotonic()
+        self.base = 0  # bytes of the files already finished
+        self.total_known = 0
+        self.fetched = 0  # bytes transferred in this try
+        self.resumed = 0
+        self._last = 0.0
+
+    def report(self, file: str, done: int, total: int | None, final: bool = False) -> None:
+        now = time.monotonic()
+        if self.progress is None or (not final and now - self._last < PROGRESS_EVERY):
+            return
+        self._last = now
+        speed = self.fetched / max(1e-6, now - self.t0)
+        self.progress(DownloadProgress(self.base + done,
+                                       None if total is None else self.base + total,
+                                       speed, self.resumed, file))
+
+
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    """Follows the hub's redirect to its file store, keeping what the hub said."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, str] = {}
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001
+        for k in ("X-Linked-Etag", "X-Linked-Size", "X-Repo-Commit", "ETag"):
+            if headers.get(k) and k not in self.seen:
+                self.seen[k] = headers[k]
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _etag_sha256(etag: str | None) -> str | None:
+    """The file's sha256 when the hub's ETag is one (it is for LFS files)."""
+    tag = (etag or "").removeprefix("W/").strip('"').lower()
+    return tag if len(tag) == 64 and all(c in "0123456789abcdef" for c in tag) else None
+
+
+def _fetch(url: str, dest: Path, meter: _Meter, cancel: threading.Event) -> Path:
+    """GET ``url`` into ``dest``, resuming ``dest.part`` with a Range request."""
+    from clipgallery import __version__
+
+    part = dest.with_name(dest.name + ".part")
+    meta = dest.with_name(dest.name + ".part.json")
+    have = part.stat().st_size if part.is_file() else 0
+    validator = None
+    if have:
+        try:
+            info = json.loads(meta.read_text())
+            validator = info.get("etag") if info.get("url") == url else None
+            if info.get("url") != url:
+                have = 0
+        except (OSError, ValueError):
+            pass
+    headers = {"User-Agent": f"clipgallery/{__version__}", "Accept-Encoding": "identity"}
+    if have:
+        headers["Range"] = f"bytes={have}-"
+        if validator:
+            headers["If-Range"] = validator  # a changed file comes back whole (200)
+    redirects = _Redirects()
+    opener = urllib.request.build_opener(redirects)
+    try:
+        resp = opener.open(urllib.request.Request(url, headers=headers), timeout=READ_TIMEOUT)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and have:  # nothing after what we have: the part is complete
+            resp = None
+        elif e.code == 404:
+            raise ModelUnavailable(f"The model hub has no file {url}.") from e
+        elif e.code in (401, 403):
+            raise ModelUnavailable(f"The model hub refused {url} (HTTP {e.code}: it needs a "
+                                   "login or is gated). Download it in a browser and use "
+                                   "'clipgallery model import'.") from e
+        else:
+            raise ModelUnavailable(f"The model hub answered HTTP {e.code} for {url}.") from e
+    total: int | None = None
+    etag = None
+    if resp is not None:
+        with resp:
+            hdr = resp.headers
+            etag = redirects.seen.get("X-Linked-Etag") or hdr.get("X-Linked-Etag") or \
+                hdr.get("ETag") or redirects.seen.get("ETag")
+            if resp.status == 206:
+                rng = hdr.get("Content-Range", "")  # bytes START-END/TOTAL
+                try:
+                    start = int(rng.split()[1].split("-")[0])
+                    tail = rng.rsplit("/", 1)[1]
+                    total = int(tail) if tail != "*" else None
+                except (IndexError, ValueError):
+                    start = -1
+                if start != have:
+                    raise ModelUnavailable(f"The model hub answered a resumed download of {url} "
+                                           f"with the wrong range ({rng!r}).")
+                mode = "ab"
+                meter.resumed += have
+            else:  # 200: the whole file (no partial, or the file changed)
+                have = 0
+                mode = "wb"
+                length = hdr.get("Content-Length")
+                total = int(length) if length and length.isdigit() else None
+            if total is None:
+                size = redirects.seen.get("X-Linked-Size") or hdr.get("X-Linked-Size")
+                total = int(size) if size and size.isdigit() else None
+            meta.write_text(json.dumps({"url": url, "etag": etag}))
+            try:
+                with open(part, mode) as f:
+                    while True:
+                        if cancel.is_set():
+                            raise DownloadCancelled("Download cancelled.")
+                        chunk = resp.read(CHUNK)
+                        if not chunk:
+                            break
+                        f.write(chunk)
+                        have += len(chunk)
+                        meter.fetched += len(chunk)
+                        if total is None or total > CHUNK:  # not for a tiny config file
+                            meter.report(dest.name, have, total)
+                    f.flush()
+                    os.fsync(f.fileno())
+            except (OSError, http.client.HTTPException) as e:
+                raise ModelUnavailable(
+                    f"The download was interrupted at {have / 1e6:.1f}"
+                    f"{f' of {total / 1e6:.1f}' if total else ''} MB ({e or type(e).__name__})."
+                    " Run it again to resume where it stopped.") from e
+    else:
+        try:
+            etag = json.loads(meta.read_text()).get("etag")
+        except (OSError, ValueError):
+            etag = None
+        total = have
+    if total is not None and have != total:
+        raise ModelUnavailable(f"The download was interrupted at {have / 1e6:.1f} of "
+                               f"{total / 1e6:.1f} MB (the connection closed early). Run it "
+                               "again to resume where it stopped.")
+    want = _etag_sha256(etag)
+    if want is not None and _sha256(part) != want:
+        part.unlink(missing_ok=True)
+        meta.unlink(missing_ok=True)
+        raise ModelUnavailable(f"The downloaded {dest.name} is corrupt (its checksum does not "
+                               "match the hub's); run the download again.")
+    if have > CHUNK:
+        meter.report(dest.name, have, have, final=True)
+    meter.base += have
+    os.replace(part, dest)
+    meta.unlink(missing_ok=True)
+    return dest
+
+
+def _resolve_url(endpoint: str, repo: str, filename: str) -> str:
+    return (f"{endpoint}/{urllib.parse.quote(repo)}/resolve/main/"
+            f"{urllib.parse.quote(filename)}")
+
+
+def _check_online(endpoint: str, spec: str, arch: str | None) -> None:
+    if not hub_reachable(endpoint=endpoint):
+        how = (f"'clipgallery model import FILE --arch {arch}'" if arch else
+               "'clipgallery model import FOLDER'")
+        raise ModelUnavailable(
+            "This computer is offline (the model hub cannot be reached), so the model cannot "
+            f"be downloaded now. Download it on another computer and bring the file here: {how}.")
 
 
 def download(spec: str, cache_dir: Path,
              progress: Callable[[DownloadProgress], None] | None = None,
-             cancel: threading.Event | None = None) -> Path:
-    """Download ``NAME:PRETRAINED`` weights into ``cache_dir`` (resumable); return the file.
+             cancel: threading.Event | None = None, *, store: Path | None = None,
+             endpoint: str | None = None) -> Path:
+    """Download a model on the user's request; return where it is installed.
 
-    Raises :class:`ModelUnavailable` at once when offline, :class:`DownloadCancelled`
-    when ``cancel`` is set.
+    ``NAME:PRETRAINED`` downloads open_clip's weights file into ``cache_dir``
+    (``<cache_dir>/<org>--<repo>/<file>``) and returns the file.  ``hf-hub:ORG/REPO``
+    downloads an open_clip model folder (config + safetensors weights), checks it like an
+    import and installs it into ``store`` (default: ``cache_dir``'s parent, the library's
+    model store); it returns the installed folder, which is the spec to use.
+
+    A download that is interrupted leaves a ``.part`` file that the next try resumes with
+    an HTTP Range request; nothing counts as installed until it is complete and checked.
+    Raises :class:`ModelUnavailable` at once when offline or on failure,
+    :class:`DownloadCancelled` when ``cancel`` is set.  ``endpoint`` (default
+    :func:`~clipgallery.core.encoder.hub_endpoint`) is the hub's base URL.
     """
+    cancel = cancel or threading.Event()
+    endpoint = (endpoint or hub_endpoint()).rstrip("/")
+    meter = _Meter(progress)
+    if spec.startswith(HF_HUB_PREFIX):
+        repo = spec[len(HF_HUB_PREFIX):].strip("/")
+        if repo.count("/") != 1 or not all(repo.split("/")):
+            raise ModelUnavailable(f"'{spec}' is not hf-hub:ORGANISATION/REPOSITORY.")
+        store = Path(store or Path(cache_dir).parent)
+        name = hub_folder(repo)
+        final = store / name
+        if (final / LOCAL_CONFIG).is_file():
+            return final
+        _check_online(endpoint, spec, None)
+        staging = store / f".download-{name}"
+        staging.mkdir(parents=True, exist_ok=True)
+        for fname in (LOCAL_CONFIG, WEIGHTS_NAME):
+            if not (staging / fname).is_file():
+                _fetch(_resolve_url(endpoint, repo, fname), staging / fname, meter, cancel)
+            else:
+                meter.base += (staging / fname).stat().st_size
+        try:
+            spec_path, _ = import_model(staging, store, name=name)
+        except ModelUnavailable as e:
+            shutil.rmtree(staging, ignore_errors=True)  # complete but unusable: start over
+            raise ModelUnavailable(f"The model downloaded from {spec} cannot be used: {e}") \
+                from e
+        shutil.rmtree(staging, ignore_errors=True)
+        return Path(spec_path)
+
     ms = parse_spec(spec)
     if ms.is_local:
         raise ModelUnavailable(f"{spec} is a local folder, there is nothing to download.")
     have = cached_weights(ms, cache_dir)
     if have is not None:
         return have
-    if not hub_reachable():
-        raise ModelUnavailable(
-            "This computer is offline (the model hub cannot be reached), so the model cannot "
-            "be downloaded now. Download it on another computer and bring the file here: "
-            f"'clipgallery model import FILE --arch {ms.name}'.")
     import open_clip
-    from huggingface_hub import constants, hf_hub_download
-    from tqdm.auto import tqdm
 
     cfg = open_clip.get_pretrained_cfg(ms.name, ms.pretrained or "")
+    if not cfg.get("hf_hub"):
+        raise ModelUnavailable(f"{spec} is not on the model hub; download its weights by hand "
+                               f"and use 'clipgallery model import FILE --arch {ms.name}'.")
+    _check_online(endpoint, spec, ms.name)
     parts = cfg["hf_hub"].strip("/").split("/")
     repo = "/".join(parts[:2])
-    filename = cfg.get("hf_filename") or "open_clip_model.safetensors"
-    cancel = cancel or threading.Event()
-
-    class _Report(tqdm):  # huggingface_hub drives a tqdm bar; we read it
-        def __init__(self, *a, **k):
-            k["disable"] = True
-            super().__init__(*a, **k)
-            self._t0 = time.monotonic()
-            self._done = 0
-
-        def update(self, n=1):
-            self._done += n or 0
-            if cancel.is_set():
-                raise DownloadCancelled("Download cancelled.")
-            if progress is not None:
-                dt = max(1e-6, time.monotonic() - self._t0)
-                progress(DownloadProgress(self._done, self.total, self._done / dt))
-            return super().update(n)
-
-    was_offline = constants.HF_HUB_OFFLINE
-    constants.HF_HUB_OFFLINE = False  # the user asked for this download
-    try:
-        path = hf_hub_download(repo, filename, cache_dir=str(cache_dir), tqdm_class=_Report)
-    except DownloadCancelled:
-        raise
-    except Exception as e:  # noqa: BLE001 - network errors come in many types
-        raise ModelUnavailable(f"Downloading {spec} failed: {e}. Run the same command again "
-                               "to resume.") from e
-    finally:
-        constants.HF_HUB_OFFLINE = was_offline
-    return Path(path)
+    folder = Path(cache_dir) / hub_folder(repo)
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [cfg["hf_filename"]] if cfg.get("hf_filename") else [
+        WEIGHTS_NAME, "open_clip_pytorch_model.bin"]
+    for i, fname in enumerate(names):
+        try:
+            return _fetch(_resolve_url(endpoint, repo, fname), folder / fname, meter, cancel)
+        except ModelUnavailable as e:
+            if i + 1 < len(names) and "has no file" in str(e):
+                continue  # older repositories only have the .bin
+            raise
+    raise AssertionError("unreachable")
 
 
 # -- imports and the store -----------------------------------------------------------
@@ -297,6 +493,8 @@ def installed(store: Path) -> list[InstalledModel]:
     out: list[InstalledModel] = []
     if store.is_dir():
         for d in sorted(store.iterdir()):
+            if d.name.startswith("."):  # downloads and imports under way
+                continue
             if (d / LOCAL_CONFIG).is_file():
                 try:
                     mid = json.loads((d / INFO_NAME).read_text())["model_id"]

@@ -24,6 +24,7 @@ LOCAL_CONFIG = "open_clip_config.json"
 WEIGHT_NAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin", "model.safetensors")
 MODEL_INFO = "clipgallery_model.json"
 HUB_HOST = ("huggingface.co", 443)
+ENV_HUB_ENDPOINT = "CLIPGALLERY_HUB_ENDPOINT"  # another hub or mirror (tests: a local one)
 
 
 class ModelUnavailable(Exception):
@@ -100,13 +101,31 @@ def local_model_id(folder: Path) -> str:
     return f"local:{folder.name}@{h.hexdigest()[:16]}"
 
 
-def hub_reachable(timeout: float = 3.0) -> bool:
+def hub_endpoint() -> str:
+    """The model hub's base URL: ``$CLIPGALLERY_HUB_ENDPOINT``, ``$HF_ENDPOINT`` (a mirror),
+    else huggingface.co."""
+    return (os.environ.get(ENV_HUB_ENDPOINT) or os.environ.get("HF_ENDPOINT")
+            or f"https://{HUB_HOST[0]}").rstrip("/")
+
+
+def hub_reachable(timeout: float = 3.0, endpoint: str | None = None) -> bool:
     """A quick check (a few seconds at most) that the model hub can be reached."""
+    from urllib.parse import urlsplit
+
+    url = urlsplit(endpoint or hub_endpoint())
+    host = url.hostname or HUB_HOST[0]
+    port = url.port or (80 if url.scheme == "http" else 443)
     try:
-        with socket.create_connection(HUB_HOST, timeout=timeout):
+        with socket.create_connection((host, port), timeout=timeout):
             return True
     except OSError:
         return False
+
+
+def hub_folder(repo: str) -> str:
+    """The folder name a hub repository's files are downloaded into."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in repo.replace("/", "--"))
+
 
 
 def split_long_text(text: str, context_length: int,
