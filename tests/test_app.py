@@ -597,3 +597,15 @@ def test_first_use_of_a_model_converts_it_in_the_background(qtbot, tmp_path, mak
     # Generous bound (a busy CI machine): a conversion on the UI thread would freeze it
     # for its whole length (10+ s for the tiny model here, minutes for a real one).
     assert meter.ticks > 50 and meter.max_gap < 5.0, (meter.ticks, meter.max_gap)
+
+
+def test_skipped_files_and_their_reasons_are_shown(qtbot, tmp_path, make_window):
+    photos = tmp_path / "photos"
+    make_folder(photos, 4, 1, specs=NO_RED_CIRCLES)
+    (photos / "broken.jpg").write_bytes(b"this is no jpeg")
+    (photos / "notes.txt").write_text("a text file among photos")
+    w = make_window(folders=[str(photos)])
+    qtbot.waitUntil(lambda: bool(w.sidebar.folders()) and w.sidebar.folders()[0].skipped == 2
+                    and w.sidebar.folders()[0].indexed == 4, timeout=180_000)
+    tip = w.sidebar.list.item(0).toolTip()
+    assert "Skipped broken.jpg: " in tip and "Skipped notes.txt: not a supported image" in tip

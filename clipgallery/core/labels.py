@@ -175,11 +175,13 @@ def vocabulary_vectors(encoder: Encoder, vocabulary: Sequence[str] = VOCABULARY,
     """(len(vocabulary), dim) unit text vectors of the vocabulary for this model."""
     digest = _digest(vocabulary)
     key = (encoder.model_id, digest)
+    path = _cache_file(Path(cache_dir), encoder.model_id, digest) if cache_dir else None
     with _LOCK:
         mat = _MEMORY.get(key)
     if mat is not None:
+        if path is not None and not path.is_file():  # another library's: keep a copy here
+            _save(path, mat)
         return mat
-    path = _cache_file(Path(cache_dir), encoder.model_id, digest) if cache_dir else None
     if path is not None and path.is_file():
         try:
             loaded = np.load(path, allow_pickle=False)
