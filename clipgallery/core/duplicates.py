@@ -163,8 +163,10 @@ def _pair_edges(photos: Sequence[Photo], vectors: np.ndarray | None,
         base = upper & aspect_ok
         cand = base & both & (d <= max(PHASH_MAX, BURST_PHASH_MAX))
         if V is not None:
-            # Photos without a hash: vectors alone (rule 3).
-            cand |= base & ~both
+            # One block of cosines by a matrix product (a few MB), not gathered per pair.
+            cosblock = V[i0:i1] @ V.T
+            # Photos without a hash: vectors alone (rule 3), so only close ones are pairs.
+            cand |= base & ~both & (cosblock >= COS_BURST)
         ii, jj = np.nonzero(cand)
         if ii.size == 0:
             continue
@@ -175,7 +177,7 @@ def _pair_edges(photos: Sequence[Photo], vectors: np.ndarray | None,
         if V is None:
             ok = bb & detailed & (dd <= PHASH_MAX)
         else:
-            cos = np.einsum("ij,ij->i", V[ii], V[jj])
+            cos = cosblock[ii - i0, jj]
             ok = np.where(
                 bb,
                 (detailed & (dd <= PHASH_MAX) & (cos >= COS_VETO))
