@@ -489,3 +489,15 @@ def test_smart_album_gains_a_newly_indexed_photo(cli, gallery):
     finally:
         new.unlink()
         Indexer(cat, gallery.idx, gallery.enc).run([gallery.album_dir])
+
+
+def test_warm_up_does_the_first_searchs_slow_part(gallery):
+    from clipgallery.core import search as search_mod
+
+    s = gallery.searcher
+    with search_mod._CACHE_LOCK:
+        search_mod._SNAPSHOTS.pop(s.index, None)
+    s.warm_up()
+    with search_mod._CACHE_LOCK:
+        snap = search_mod._SNAPSHOTS.get(s.index)
+    assert snap is not None and snap.ids.size == len(s.index)

@@ -62,6 +62,7 @@ class SearchWorker(QThread):
         self._ticket = 0
         self._stopping = False
         self._engine: tuple[Encoder, VectorIndex] | None = None
+        self._warm: tuple[Encoder, VectorIndex] | None = None  # an engine to warm up
         self._busy = False
         # Browse rows kept between runs (search thread only): id -> (stamp, item).
         self._browse_cache: dict[int, tuple[tuple, ResultItem]] = {}
@@ -77,8 +78,12 @@ class SearchWorker(QThread):
             return self._ticket
 
     def set_engine(self, encoder: Encoder, index: VectorIndex) -> None:
+        """Search with this model from now on; while no query waits, the search thread
+        gets it ready (stored vectors read, text model loaded) for the first one."""
         with self._cond:
             self._engine = (encoder, index)
+            self._warm = self._engine
+            self._cond.notify()
 
     @property
     def has_engine(self) -> bool:
@@ -103,10 +108,25 @@ class SearchWorker(QThread):
         try:
             while True:
                 with self._cond:
-                    while self._next is None and not self._stopping:
+                    while self._next is None and self._warm is None and not self._stopping:
                         self._cond.wait()
                     if self._stopping:
                         return
+                    # A waiting query does the warming itself.
+                    warm = self._warm if self._next is None else None
+                    self._warm = None
+                if warm is not None:
+                    try:
+                        catalog = catalog or self._open_catalog()
+                        from clipgallery.core.search import Searcher
+
+                        Searcher(catalog, warm[1], warm[0]).warm_up()
+                    except Exception:  # noqa: BLE001 - the first search will say what is wrong
+                        log.info("warming up the search failed", exc_info=True)
+                    continue
+                with self._cond:
+                    if self._next is None:
+                        continue
                     assert self._next is not None
                     ticket, query = self._next
                     self._next = None

@@ -257,6 +257,17 @@ class Searcher:
         self.index = index
         self.encoder = encoder
 
+    def warm_up(self) -> None:
+        """Do now what would make the first search slow: read the stored vectors it
+        scores (or its sample of them) and load the text model.  Thread: the caller's
+        (the app's search thread, while nobody is waiting for an answer)."""
+        if len(self.index) <= self.exact_max:
+            _snapshot(self.catalog, self.index)
+        else:
+            _sample(self.catalog, self.index, self.sample_size)
+        if self.encoder is not None:
+            self.encoder.encode_text(["a photo"])
+
     def _need_encoder(self) -> Encoder:
         if self.encoder is None:
             raise SearchError("The model is not loaded yet.")
