@@ -434,6 +434,10 @@ class IndexingWorker(QObject):
         self.spec = spec
         self.encoder = encoder
         self.index = index
+        # The search thread will query with it: have the text model ready by then.
+        warm = getattr(encoder, "warm_up", None)
+        if warm is not None:
+            warm(("textual",))
         self.indexer = Indexer(self.lib.catalog, index, encoder, progress=self._on_progress,
                                cancel=self._cancel, decode_workers=decode_workers())
         if self._paused.is_set():

@@ -378,13 +378,21 @@ class OnnxEncoder:
             self.preprocess = self.torch_encoder.preprocess
         for tower in preload:
             self._load(tower)
-        for tower in warm:  # loaded in the background: the first use waits for it
-            threading.Thread(target=self._warm, args=(tower,), name=f"onnx-load-{tower}",
-                             daemon=True).start()
+        self.warm_up(warm)
+
+    def warm_up(self, towers: Sequence[str] = ("visual", "textual")) -> None:
+        """Load these towers (and, for text, the tokenizer) in a background thread; their
+        first use waits for that load (and sees its failure)."""
+        for tower in towers:  # loaded in the background: the first use waits for it
+            if tower not in self._sessions:
+                threading.Thread(target=self._warm, args=(tower,), name=f"onnx-load-{tower}",
+                                 daemon=True).start()
 
     def _warm(self, tower: str) -> None:
         try:
             self._load(tower)
+            if tower == "textual":
+                _ = self.tokenizer
         except Exception as e:  # noqa: BLE001 - the first real use reports and falls back
             log.info("loading the ONNX %s model ahead failed: %s", tower, e)
 
