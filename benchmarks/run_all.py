@@ -31,6 +31,63 @@ BENCHES = {
 }
 
 
+def _g(d: object, *keys: object) -> object:
+    """d[k1][k2]... or None."""
+    for k in keys:
+        try:
+            d = d[k]  # type: ignore[index]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return d
+
+
+def _headlines(runs: dict[str, dict]) -> list[tuple[str, str, str]]:
+    """(what, result, target) rows from the benchmarks' JSON results."""
+    out: list[tuple[str, str, str]] = []
+
+    def res(name: str) -> dict:
+        r = runs.get(name, {}).get("result")
+        return r if isinstance(r, dict) else {}
+
+    v = res("vs_rclip")
+    if v.get("ratio") is not None:
+        out.append((f"vs rclip, {v.get('count')} camera JPEGs, end to end",
+                    f"{_g(v, 'clipgallery', 'photos_per_s')} vs {_g(v, 'rclip', 'photos_per_s')}"
+                    f" photos/s: {v['ratio']}x (float32: {v.get('ratio_fp32')}x)", ">= 3x"))
+    for row in res("index").get("rows", []):
+        out.append((f"indexing vs ceiling / naive, grain {row.get('grain')}",
+                    f"{row.get('end_to_end_per_s')}/s = {row.get('e2e_vs_ceiling')} of "
+                    f"{row.get('ceiling_per_s')}/s; {row.get('e2e_vs_naive')}x naive",
+                    ">= 0.9, >= 2.5x"))
+    rows = [r for r in res("search").get("rows", []) if isinstance(r, dict)]
+    if rows:
+        n = max(r.get("n", 0) for r in rows)
+        best = [r for r in rows if r.get("n") == n]
+        r = next((r for r in best if r.get("ef") == 200), best[-1])
+        out.append((f"search, {n:,} vectors (ef {r.get('ef')})",
+                    f"p50 {r.get('p50_ms')} ms, recall@100 {r.get('recall_at_100')}",
+                    "<= 5 ms, >= 0.98"))
+    q = res("query")
+    if q.get("p50_ms") is not None:
+        out.append((f"text query -> top-100 rows, {q.get('photos'):,} photos",
+                    f"p50 {q['p50_ms']:.1f} ms", "<= 30 ms"))
+    a = res("app")
+    d = a.get("startup_default") or {}
+    if d:
+        out.append(("start-up -> window / first search",
+                    f"{d.get('window_s')} s / {d.get('first_search_s')} s", "<= 1 s / <= 3 s"))
+        out.append((f"peak RSS, {a.get('photos'):,} photos", f"{d.get('peak_rss_mb')} MB",
+                    "<= 1200 MB"))
+    w = a.get("watch") or {}
+    if w:
+        out.append(("watch -> searchable, p50", f"{w.get('p50_s')} s", "<= 2 s"))
+    b = res("burst")
+    if b.get("max_stall_ms") is not None:
+        out.append((f"burst of {b.get('count'):,}: exactly once / longest UI stall",
+                    f"{b.get('exactly_once')} / {b['max_stall_ms']:.0f} ms", "< 500 ms"))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="smaller sizes")
@@ -56,6 +113,12 @@ def main() -> None:
     print(f"\nwritten {out}")
     for name, run in summary["runs"].items():
         print(f"{name:10} {'ok' if run['ok'] else 'FAILED':6} {run['seconds']:7.1f} s")
+    rows = _headlines(summary["runs"])
+    summary["headlines"] = [{"what": a, "result": b, "target": c} for a, b, c in rows]
+    out.write_text(json.dumps(summary, indent=2))
+    print()
+    for what, result, target in rows:
+        print(f"{what:50} {result:50} {target}")
 
 
 if __name__ == "__main__":
