@@ -190,11 +190,17 @@ _TEXT_CACHE_MAX = 512
 
 
 def _unit_rows(mat: np.ndarray, dim: int) -> np.ndarray:
+    """``mat``'s rows scaled to unit length, in place (callers pass arrays of their own,
+    fresh from the catalog), block by block: a million vectors need no second copy."""
     if mat.size == 0:
         return np.zeros((0, dim), np.float32)
-    mat = np.asarray(mat, dtype=np.float32)
-    return np.ascontiguousarray(mat / np.maximum(np.linalg.norm(mat, axis=1, keepdims=True),
-                                                 1e-12))
+    mat = np.ascontiguousarray(mat, dtype=np.float32)
+    if not mat.flags.writeable:
+        mat = mat.copy()
+    for i in range(0, mat.shape[0], 8192):
+        blk = mat[i:i + 8192]
+        blk /= np.maximum(np.sqrt(np.einsum("ij,ij->i", blk, blk)), 1e-12)[:, None]
+    return mat
 
 
 def _snapshot(catalog: Catalog, index: VectorIndex) -> _Snapshot:
