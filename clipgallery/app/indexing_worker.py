@@ -419,8 +419,11 @@ class IndexingWorker(QObject):
         try:
             # The first use of a model on the CPU converts it for ONNX Runtime (a minute
             # or so, once): its steps show in the status bar.
+            # Searches come first: the text model loads now, the image model when the
+            # first photo needs encoding (most starts find nothing new).
             encoder = loaded or self.lib.load_encoder(spec, device=self.device,
-                                                      progress=self.message.emit)
+                                                      progress=self.message.emit,
+                                                      warm=("textual",))
             index = self.lib.index_for(encoder)
         except ModelUnavailable as e:
             self.model_failed.emit(str(e))
@@ -434,10 +437,6 @@ class IndexingWorker(QObject):
         self.spec = spec
         self.encoder = encoder
         self.index = index
-        # The search thread will query with it: have the text model ready by then.
-        warm = getattr(encoder, "warm_up", None)
-        if warm is not None:
-            warm(("textual",))
         self.indexer = Indexer(self.lib.catalog, index, encoder, progress=self._on_progress,
                                cancel=self._cancel, decode_workers=decode_workers())
         if self._paused.is_set():

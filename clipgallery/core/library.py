@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -236,7 +237,8 @@ class Library:
         self.catalog.set_meta("device", device)
 
     def load_encoder(self, spec: str | None = None, device: str | None = None, *,
-                     purpose: str = "index", progress=None) -> Encoder:
+                     purpose: str = "index", progress=None,
+                     warm: Sequence[str] | None = None) -> Encoder:
         """Load ``spec`` (default: the model to index with); raises ModelUnavailable.
 
         On the CPU the towers run through ONNX Runtime (as fast as eager PyTorch or up to
@@ -245,7 +247,9 @@ class Library:
         cached, and checked; any failure falls back to PyTorch with a logged reason.
         Once exported, a start loads the export without importing torch at all (seconds
         saved per start).  Indexing uses the int8 image model if :attr:`fast_indexing`.
-        ``$CLIPGALLERY_BACKEND=torch`` keeps PyTorch.
+        ``$CLIPGALLERY_BACKEND=torch`` keeps PyTorch.  ``warm``: the towers of a quick
+        start loaded in the background at once (default: the one ``purpose`` needs; the
+        others load on first use).
         """
         spec = self.model_spec(spec)
         if device is None and self.device != "auto":
@@ -259,7 +263,7 @@ class Library:
 
             fast = fast_onnx_encoder(
                 spec, hub_cache=self.hub_cache, store=self.onnx_store, int8=quantize,
-                warm=preload, loader=lambda: self._load_torch(spec, "cpu"),
+                warm=preload if warm is None else warm, loader=lambda: self._load_torch(spec, "cpu"),
                 tokenizer_loader=lambda: _load_tokenizer(spec))
             if fast is not None:
                 return fast
