@@ -371,6 +371,7 @@ def _export_to(encoder: Encoder, final: Path, progress: Progress | None,
     out_dir = final.parent
     out_dir.mkdir(parents=True, exist_ok=True)
     info = _read_info(final)
+    made = info is None or (quantize and VISUAL_INT8 not in info["files"])
     if info is None:
         _clean_stale_tmp(out_dir)
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=out_dir))
@@ -397,6 +398,8 @@ def _export_to(encoder: Encoder, final: Path, progress: Progress | None,
             _quantize_into(encoder, final, info, progress)
         except Exception as e:  # noqa: BLE001 - float32 still works
             log.warning("could not make the int8 image model: %s: %s", type(e).__name__, e)
+    if made:
+        progress("The model is converted; from now on it loads at once.")
     return final
 
 
