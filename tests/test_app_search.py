@@ -10,16 +10,14 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from PySide6.QtCore import Qt
 
 from tests import conftest_app as fixtures
-from tests import synthetic
 from tests.conftest_app import NO_RED_CIRCLES, SPECS, copy_in
 from tests.synthetic import make_folder
+from tests.test_search_features import write_copies
 
 app_model = fixtures.app_model
 core_imported = fixtures.core_imported
@@ -135,26 +133,9 @@ def test_show_more_reveals_the_hidden_tail(qtbot, tmp_path, make_window):
     assert w.features.hidden_count() > 0
 
 
-def _write_copies(folder: Path) -> list[Path]:
-    """Five resized / re-compressed copies of one photo, plus three other photos."""
-    folder.mkdir(parents=True)
-    base = synthetic.draw("green", "star", "noise", np.random.default_rng([5, 5]),
-                          size=(400, 300))
-    out = []
-    for k, (w, q) in enumerate([(400, 95), (360, 85), (320, 75), (240, 60), (200, 40)]):
-        p = folder / f"copy{k}.jpg"
-        base.resize((w, w * 3 // 4), Image.Resampling.LANCZOS).save(p, quality=q)
-        out.append(p)
-    for k, spec in enumerate([("green", "star", "stripes"), ("yellow", "ring", "noise"),
-                              ("green", "cross", "noise")]):
-        synthetic.draw(*spec, np.random.default_rng([6, k]), size=(400, 300)).save(
-            folder / f"other{k}_{'_'.join(spec)}.jpg", quality=90)
-    return out
-
-
 def test_near_identical_photos_stack_and_expand(qtbot, tmp_path, make_window):
     photos = tmp_path / "photos"
-    copies = _write_copies(photos)
+    copies = write_copies(photos)
     w = make_window(folders=[str(photos)])
     wait_settled(qtbot, w)
     _search(qtbot, w, "a green star")
