@@ -63,3 +63,27 @@ def write_result(name: str, data: dict) -> Path:
     out = RESULTS / f"{name}.json"
     out.write_text(json.dumps(data, indent=2))
     return out
+
+
+def ready_watching_window(app, root: Path, model: str, poll_s: float = 0.005):
+    """A real main window (offscreen) on a fresh library in ``root``, watching the empty
+    folder ``root/watched`` (``root/.incoming`` is made for copies to land in first),
+    once its model is ready and it has settled.  Returns (window, watched, incoming)."""
+    import time
+
+    from clipgallery.app.window import MainWindow
+
+    watched, incoming = root / "watched", root / ".incoming"
+    watched.mkdir()
+    incoming.mkdir()
+    w = MainWindow(root / "library", model=model, folders=[str(watched)], interactive=False)
+    w.resize(1100, 760)
+    w.show()
+    w.start()
+    deadline = time.monotonic() + 600
+    while w.model_state != "ready" or not w.is_settled():
+        app.processEvents()
+        time.sleep(poll_s)
+        if time.monotonic() > deadline:
+            raise SystemExit("the app did not become ready")
+    return w, watched, incoming

@@ -40,7 +40,13 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-from _common import ROOT, machine, random_weight_model, write_result  # noqa: E402
+from _common import (  # noqa: E402
+    ROOT,
+    machine,
+    random_weight_model,
+    ready_watching_window,
+    write_result,
+)
 
 sys.path.insert(0, str(ROOT))
 
@@ -176,7 +182,6 @@ def startup(library: Path, model: str, repeats: int, browse: bool) -> dict:
 def watch_latency(model: str, files: int) -> dict:
     from PySide6.QtWidgets import QApplication
 
-    from clipgallery.app.window import MainWindow
     from clipgallery.core.catalog import INDEXED, Catalog
     from tests.synthetic import make_folder
 
@@ -187,23 +192,9 @@ def watch_latency(model: str, files: int) -> dict:
     app = QApplication.instance() or QApplication([])
     lat: list[float] = []
     with tempfile.TemporaryDirectory(dir=WORK) as tmp:
-        watched = Path(tmp) / "watched"
-        watched.mkdir()
-        incoming = Path(tmp) / ".incoming"
-        incoming.mkdir()
         env_cache = os.environ.get("CLIPGALLERY_ONNX_CACHE")
         os.environ["CLIPGALLERY_ONNX_CACHE"] = str(WORK / "onnx-cache")
-        w = MainWindow(Path(tmp) / "library", model=model, folders=[str(watched)],
-                       interactive=False)
-        w.resize(1100, 760)
-        w.show()
-        w.start()
-        deadline = time.monotonic() + 600
-        while w.model_state != "ready" or not w.is_settled():
-            app.processEvents()
-            time.sleep(0.005)
-            if time.monotonic() > deadline:
-                raise SystemExit("the app did not become ready")
+        w, watched, incoming = ready_watching_window(app, Path(tmp), model)
         reader = Catalog(Path(tmp) / "library" / "catalog.sqlite3")
         index = w.worker.index
         for f in srcs:

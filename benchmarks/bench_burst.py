@@ -26,7 +26,7 @@ import traceback
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-from _common import ROOT, machine, write_result  # noqa: E402
+from _common import ROOT, machine, ready_watching_window, write_result  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 
@@ -82,7 +82,6 @@ def main() -> None:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from clipgallery.app.window import MainWindow
     from clipgallery.core.catalog import INDEXED, Catalog
     from tests.conftest import TINY_CLIP
     from tests.conftest_app import GapMeter
@@ -107,21 +106,7 @@ def main() -> None:
     files = sorted(source.glob("*.jpg"))[: args.count]
     app = QApplication.instance() or QApplication([])
     with tempfile.TemporaryDirectory() as tmp:
-        watched = Path(tmp) / "watched"
-        watched.mkdir()
-        incoming = Path(tmp) / ".incoming"
-        incoming.mkdir()
-        w = MainWindow(Path(tmp) / "library", model=str(TINY_CLIP), folders=[str(watched)],
-                       interactive=False)
-        w.resize(1100, 760)
-        w.show()
-        w.start()
-        deadline = time.monotonic() + 600
-        while w.model_state != "ready" or not w.is_settled():
-            app.processEvents()
-            time.sleep(0.01)
-            if time.monotonic() > deadline:
-                raise SystemExit("the app did not become ready")
+        w, watched, incoming = ready_watching_window(app, Path(tmp), str(TINY_CLIP), 0.01)
         reader = Catalog(Path(tmp) / "library" / "catalog.sqlite3")
         meter = StallMeter()
         tracer = StallTracer() if args.trace_stalls else None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtWidgets import (
-    QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -18,6 +17,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from clipgallery.app.sidebar import section_header
 
 NameRole = Qt.ItemDataRole.UserRole + 1
 
@@ -35,12 +36,7 @@ class AlbumsSidebar(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 0)
         layout.setSpacing(2)
-        header = QHBoxLayout()
-        header.setContentsMargins(12, 0, 6, 0)
-        title = QLabel("SMART ALBUMS")
-        title.setObjectName("sidebarTitle")
-        header.addWidget(title)
-        header.addStretch(1)
+        header = section_header("SMART ALBUMS")
         self.duplicates_button = QToolButton()
         self.duplicates_button.setObjectName("duplicatesButton")
         self.duplicates_button.setText("Duplicates")

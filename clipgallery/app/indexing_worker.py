@@ -220,14 +220,21 @@ class IndexingWorker(QObject):
         if self.indexer is None:
             self._set_busy(False)
 
+    def _refused_read_only(self, folder: str) -> bool:
+        """On a library that cannot be written, say so and answer the request."""
+        assert self.lib is not None
+        if self.lib.writable:
+            return False
+        self.message.emit("The library is read-only (its disk refuses writes): folders "
+                          "cannot be added or removed now.")
+        self.folder_request_done.emit(folder)
+        return True
+
     @Slot(str)
     def add_folder(self, folder: str) -> None:
         if self.lib is None:
             return
-        if not self.lib.writable:
-            self.message.emit("The library is read-only (its disk refuses writes): folders "
-                              "cannot be added or removed now.")
-            self.folder_request_done.emit(folder)
+        if self._refused_read_only(folder):
             return
         self._add_folder(Path(os.path.abspath(os.path.expanduser(folder))), announce=True)
         self._emit_folders()
@@ -238,10 +245,7 @@ class IndexingWorker(QObject):
     def remove_folder(self, folder: str) -> None:
         if self.lib is None:
             return
-        if not self.lib.writable:
-            self.message.emit("The library is read-only (its disk refuses writes): folders "
-                              "cannot be added or removed now.")
-            self.folder_request_done.emit(folder)
+        if self._refused_read_only(folder):
             return
         path = Path(folder)
         if self.watcher is not None:

@@ -42,6 +42,17 @@ def folder_summary(info: FolderInfo) -> str:
     return " · ".join(parts)
 
 
+def section_header(title: str) -> QHBoxLayout:
+    """A sidebar section's header row: its title, then room for buttons on the right."""
+    header = QHBoxLayout()
+    header.setContentsMargins(12, 0, 6, 0)
+    label = QLabel(title)
+    label.setObjectName("sidebarTitle")
+    header.addWidget(label)
+    header.addStretch(1)
+    return header
+
+
 class _FolderDelegate(QStyledItemDelegate):
     def sizeHint(self, option: QStyleOptionViewItem,  # noqa: N802
                  index: QModelIndex | QPersistentModelIndex) -> QSize:
@@ -100,12 +111,7 @@ class FolderSidebar(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 8, 0, 0)
         layout.setSpacing(4)
-        header = QHBoxLayout()
-        header.setContentsMargins(12, 0, 6, 0)
-        title = QLabel("FOLDERS")
-        title.setObjectName("sidebarTitle")
-        header.addWidget(title)
-        header.addStretch(1)
+        header = section_header("FOLDERS")
         self.add_button = QToolButton()
         self.add_button.setText("+")
         self.add_button.setToolTip("Add a folder to the library")

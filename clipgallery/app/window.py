@@ -454,13 +454,16 @@ class MainWindow(QMainWindow):
         self._update_page()
         self._update_status()
 
-    def _on_library_locked(self, message: str) -> None:
-        self.library_state = "locked"
-        self.error_panel.set_text("The library is in use", message)
+    def _library_unusable(self, state: str, title: str, message: str) -> None:
+        self.library_state = state
+        self.error_panel.set_text(title, message)
         self._update_page()
         self._update_status()
         self.exit_code = 2
         self.fatal_error.emit(message, 2)
+
+    def _on_library_locked(self, message: str) -> None:
+        self._library_unusable("locked", "The library is in use", message)
         if self.interactive:
             box = QMessageBox(QMessageBox.Icon.Critical, "Library in use", message,
                               QMessageBox.StandardButton.Close, self)
@@ -471,12 +474,7 @@ class MainWindow(QMainWindow):
             box.open()
 
     def _on_library_failed(self, message: str) -> None:
-        self.library_state = "failed"
-        self.error_panel.set_text("The library cannot be opened", message)
-        self._update_page()
-        self._update_status()
-        self.exit_code = 2
-        self.fatal_error.emit(message, 2)
+        self._library_unusable("failed", "The library cannot be opened", message)
 
     def _on_storage_failed(self, message: str) -> None:
         """The library's disk refused a write: indexing is paused, search goes on."""
