@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clipgallery.core.catalog import INDEXED, Catalog, Photo, path_prefix_range
+from clipgallery.core.catalog import Catalog, Condition, Photo, path_prefix_range
 
 __all__ = ["PHASH_MAX", "PHASH_LOW_DETAIL_MAX", "BURST_PHASH_MAX", "MIN_DETAIL", "ASPECT_TOL",
            "COS_VETO", "COS_CONFIRM", "COS_BURST", "detail", "near_identical", "stack_groups", "DuplicateGroup", "find_duplicates"]
@@ -258,12 +258,9 @@ def find_duplicates(catalog: Catalog, model_id: str | None = None, *,
     """Groups of near-identical photos among the library's indexed photos (optionally
     under ``folder``), largest groups first.  ``model_id``: whose vectors confirm hash
     matches (default: the library's model; none stored → hashes and names only)."""
-    where, params = "status=?", [INDEXED]
-    if folder is not None:
-        lo, hi = path_prefix_range(os.path.abspath(folder))
-        where += " AND path >= ? AND path < ?"
-        params += [lo, hi]
-    ids = [r[0] for r in catalog._q(f"SELECT id FROM photos WHERE {where} ORDER BY id", params)]
+    conds = [] if folder is None else \
+        [Condition("in_range", "path", path_prefix_range(os.path.abspath(folder)))]
+    ids = catalog.ids_where(conds)
     rows = catalog.photos_by_id(ids)
     photos = [rows[i] for i in ids if i in rows]
     n = len(photos)

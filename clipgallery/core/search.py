@@ -78,6 +78,7 @@ import numpy as np
 
 from clipgallery.core import duplicates, imaging, ranking
 from clipgallery.core.catalog import INDEXED, Catalog, Photo
+from clipgallery.core.filters import SORTS
 from clipgallery.core.query import Filters, ParsedQuery, QueryError, SearchError, parse_query
 from clipgallery.core.vector_index import VectorIndex
 
@@ -91,7 +92,6 @@ DEFAULT_LIMIT = 100
 EXACT_MAX = 100_000
 SELECTIVE_MAX = 20_000
 SAMPLE_SIZE = 5_000
-SORTS = ("relevance", "date", "oldest")
 
 PhotoRef = int | str | os.PathLike[str]
 
@@ -479,10 +479,7 @@ class Searcher:
     def _filter_ids(self, filters: Filters | None) -> np.ndarray | None:
         if filters is None:
             return None
-        where, params = filters.where()
-        rows = self.catalog._q(f"SELECT id FROM photos WHERE status=? AND {where}",
-                               [INDEXED, *params])
-        return np.array(sorted(r[0] for r in rows), dtype=np.int64)
+        return np.array(self.catalog.ids_where(filters.conditions()), dtype=np.int64)
 
     def _exact_candidates(self, snap: _Snapshot, scores: np.ndarray, filters: Filters | None,
                           exclude: set[int], want: int) -> _Candidates:
@@ -504,10 +501,7 @@ class Searcher:
                            exclude: set[int], want: int) -> _Candidates:
         model = self.index.model_id
         if filters is not None:
-            where, params = filters.where("p")
-            count = int(self.catalog._q(
-                f"SELECT COUNT(*) FROM photos p JOIN embeddings e ON e.photo_id=p.id "
-                f"WHERE e.model_id=? AND p.status=? AND {where}", [model, INDEXED, *params])[0][0])
+            count = self.catalog.count_with_vectors_where(model, filters.conditions())
             if count <= self.selective_max:
                 ids = self._filter_ids(filters)
                 assert ids is not None
@@ -598,13 +592,9 @@ class Searcher:
 
     def _list_filtered(self, filters: Filters, sort: str, limit: int,
                        stack: bool) -> SearchResponse:
-        where, params = filters.where()
-        order = "ASC" if sort == "oldest" else "DESC"
         want = limit if not stack else int(limit * 1.25) + 10
-        rows = self.catalog._q(
-            f"SELECT id FROM photos WHERE status=? AND {where} "
-            f"ORDER BY taken_at IS NULL, taken_at {order}, id LIMIT ?", [INDEXED, *params, want])
-        ids = [r[0] for r in rows]
+        ids = self.catalog.ids_by_date_where(filters.conditions(),
+                                             oldest_first=sort == "oldest", limit=want)
         photos = self.catalog.photos_by_id(ids)
         results = [SearchResult(photos[i], 0.0, best=True) for i in ids if i in photos]
         if stack and results:
