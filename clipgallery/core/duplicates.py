@@ -278,22 +278,8 @@ def find_duplicates(catalog: Catalog, model_id: str | None = None, *,
         for k in group[1:]:
             uf.union(group[0], k)
 
-    h, known = _u64([p.phash for p in photos])
-    det = np.array([p.phash is not None and detail(p.phash) >= MIN_DETAIL for p in photos])
     ar = _aspect(photos)
-
-    # 2. Detailed hashes through the multi-index; 3. low-detail hashes among themselves.
-    det_idx = np.nonzero(det)[0]
-    pairs = det_idx[_mih_pairs(h[det_idx], PHASH_MAX)] if det_idx.size > 1 else \
-        np.zeros((0, 2), dtype=np.int64)
-    low_idx = np.nonzero(known & ~det)[0]
-    low_pairs: list[tuple[int, int]] = []
-    for a0 in range(0, low_idx.size, 1024):
-        a = low_idx[a0:a0 + 1024]
-        d = np.bitwise_count(h[a][:, None] ^ h[low_idx][None, :])
-        ii, jj = np.nonzero((d <= PHASH_LOW_DETAIL_MAX) & (low_idx[None, :] > a[:, None]))
-        low_pairs.extend(zip(a[ii].tolist(), low_idx[jj].tolist(), strict=True))
-
+    pairs, low_pairs = _hash_pairs(photos)
     involved = sorted({int(x) for x in pairs.ravel()} | {x for pr in low_pairs for x in pr})
     vec: dict[int, np.ndarray] = {}
     if model_id and involved:
@@ -313,6 +299,31 @@ def find_duplicates(catalog: Catalog, model_id: str | None = None, *,
         if _aspect_ok(ar[i], ar[j]) and c is not None and c >= COS_CONFIRM:
             uf.union(i, j)
 
+    return _groups_of(uf, photos)
+
+
+def _hash_pairs(photos: list[Photo]) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Candidate pairs (positions in ``photos``) by perceptual hash: detailed hashes
+    through the multi-index (step 2 of :func:`find_duplicates`), and low-detail hashes
+    among themselves (step 3, which needs the vectors to confirm)."""
+    h, known = _u64([p.phash for p in photos])
+    det = np.array([p.phash is not None and detail(p.phash) >= MIN_DETAIL for p in photos])
+    det_idx = np.nonzero(det)[0]
+    pairs = det_idx[_mih_pairs(h[det_idx], PHASH_MAX)] if det_idx.size > 1 else \
+        np.zeros((0, 2), dtype=np.int64)
+    low_idx = np.nonzero(known & ~det)[0]
+    low_pairs: list[tuple[int, int]] = []
+    for a0 in range(0, low_idx.size, 1024):
+        a = low_idx[a0:a0 + 1024]
+        d = np.bitwise_count(h[a][:, None] ^ h[low_idx][None, :])
+        ii, jj = np.nonzero((d <= PHASH_LOW_DETAIL_MAX) & (low_idx[None, :] > a[:, None]))
+        low_pairs.extend(zip(a[ii].tolist(), low_idx[jj].tolist(), strict=True))
+    return pairs, low_pairs
+
+
+def _groups_of(uf: _UnionFind, photos: list[Photo]) -> list[DuplicateGroup]:
+    """The union-find's groups of two or more, largest first; in each, the largest
+    photo (pixels, then bytes) first."""
     groups = []
     for g in uf.groups():
         if len(g) < 2:

@@ -100,6 +100,29 @@ class ParsedQuery:
 _WEIGHT_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+):(?!\d)")
 
 
+def _empty_term(pending: str | None, quoted_any: bool) -> QueryError:
+    """The error for a term with no words: empty quotes, or an operator or weight
+    (``pending``) with nothing after it."""
+    if quoted_any or pending is None:
+        return QueryError("Empty quotes: put some words between them.")
+    if pending[0].isdigit() or pending[0] == ".":
+        return QueryError(f"The weight {pending} has no words after it "
+                          f"(write e.g. {pending}sunset).")
+    example = "beach -people" if pending == "-" else "sunset + boat"
+    return QueryError(f"Nothing after '{pending}': write e.g. {example}.")
+
+
+def _weight_at(text: str, i: int) -> re.Match[str] | None:
+    """A term weight (``2:``) starting at ``i``, checked (raises :class:`QueryError`)."""
+    m = _WEIGHT_RE.match(text, i)
+    if not m or not (i == 0 or text[i - 1].isspace() or text[i - 1] in "+-"):
+        return None
+    if not 0 < float(m.group(1)) <= MAX_WEIGHT:
+        raise QueryError(f"A weight must be more than 0 and at most "
+                         f"{MAX_WEIGHT:g} (got {m.group(0)}).")
+    return m
+
+
 def parse_query(text: str, *, require_positive: bool = True) -> ParsedQuery:
     """Parse a query (see the module docstring); raises :class:`QueryError`.
 
@@ -120,14 +143,8 @@ def parse_query(text: str, *, require_positive: bool = True) -> ParsedQuery:
         phrase = " ".join("".join(buf).split())
         if phrase:
             terms.append(Term(phrase, weight if weight is not None else 1.0, negative))
-        elif quoted_any:
-            raise QueryError("Empty quotes: put some words between them.")
-        elif pending is not None:
-            if pending[0].isdigit() or pending[0] == ".":
-                raise QueryError(f"The weight {pending} has no words after it "
-                                 f"(write e.g. {pending}sunset).")
-            example = "beach -people" if pending == "-" else "sunset + boat"
-            raise QueryError(f"Nothing after '{pending}': write e.g. {example}.")
+        elif quoted_any or pending is not None:
+            raise _empty_term(pending, quoted_any)
         buf, negative, weight, pending, quoted_any = [], False, None, None, False
 
     while i < n:
@@ -150,17 +167,11 @@ def parse_query(text: str, *, require_positive: bool = True) -> ParsedQuery:
             pending = c
             i += 1
             continue
-        if term_empty and weight is None:
-            m = _WEIGHT_RE.match(text, i)
-            if m and (i == 0 or text[i - 1].isspace() or text[i - 1] in "+-"):
-                w = float(m.group(1))
-                if not 0 < w <= MAX_WEIGHT:
-                    raise QueryError(f"A weight must be more than 0 and at most "
-                                     f"{MAX_WEIGHT:g} (got {m.group(0)}).")
-                weight = w
-                pending = m.group(0)
-                i = m.end()
-                continue
+        if term_empty and weight is None and (m := _weight_at(text, i)):
+            weight = float(m.group(1))
+            pending = m.group(0)
+            i = m.end()
+            continue
         buf.append(c)
         i += 1
     finish()

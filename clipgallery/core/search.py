@@ -251,6 +251,18 @@ class _Candidates:
     vectors: np.ndarray
 
 
+@dataclass
+class _QueryVectors:
+    """A query's vectors: weighted positive and negative terms (with its image among
+    the positives), the good and bad photos, and the photos never to show."""
+
+    positives: list[tuple[np.ndarray, float]] = field(default_factory=list)
+    negatives: list[tuple[np.ndarray, float]] = field(default_factory=list)
+    good: list[np.ndarray] = field(default_factory=list)
+    bad: list[np.ndarray] = field(default_factory=list)
+    exclude: set[int] = field(default_factory=set)
+
+
 class Searcher:
     """Answers queries over one model's vectors."""
 
@@ -411,24 +423,8 @@ class Searcher:
                 raise QueryError("Mark at least one photo as good, or type a few words.")
             return self._list_filtered(filters, sort, limit, stack)
 
-        exclude: set[int] = set()
-        positives: list[tuple[np.ndarray, float]] = []
-        terms = parsed.positives + parsed.negatives
-        tvecs = self.text_vectors([t.text for t in terms]) if terms else None
-        negatives: list[tuple[np.ndarray, float]] = []
-        for k, t in enumerate(terms):
-            assert tvecs is not None
-            (negatives if t.negative else positives).append((tvecs[k], t.weight))
-        if image is not None:
-            pid, v = self.reference_vector(image)
-            positives.append((v, float(image_weight)))
-            if pid is not None:
-                exclude.add(pid)
-        good_v = [self.reference_vector(g)[1] for g in good]
-        bad_refs = [self.reference_vector(b) for b in bad]
-        exclude.update(pid for pid, _ in bad_refs if pid is not None)
-        bad_v = [v for _, v in bad_refs]
-
+        vq = self._query_vectors(parsed, image, good, bad, image_weight)
+        exclude = vq.exclude
         n_lib = len(self.index)
         exact = n_lib <= self.exact_max
         snap = _snapshot(self.catalog, self.index) if exact else \
@@ -437,24 +433,14 @@ class Searcher:
             n_lib = int(snap.ids.size)
         try:
             scorer = ranking.build_scorer(
-                positives, negatives, snap.mat,
-                good=np.stack(good_v) if good_v else None,
-                bad=np.stack(bad_v) if bad_v else None)
+                vq.positives, vq.negatives, snap.mat,
+                good=np.stack(vq.good) if vq.good else None,
+                bad=np.stack(vq.bad) if vq.bad else None)
         except ValueError as e:
             raise QueryError("Nothing to search for.") from e
         lib_scores = scorer.score(snap.mat)
         median, spread = ranking.robust_stats(lib_scores)
-        # The best score of a photo that may be shown (not the query photo itself, nor
-        # the ones marked bad).
-        shown = ~np.isin(snap.ids, np.array(sorted(exclude), dtype=np.int64))
-        top = float(lib_scores[shown].max()) if shown.any() else 0.0
-        if not exact:
-            # The sample rarely holds the very best photos: ask the index for them.
-            hits = self.index.query(scorer.probe, 50 + len(exclude))
-            _, vecs = self.catalog.indexed_vectors(
-                self.index.model_id, [i for i, _ in hits if i not in exclude])
-            if vecs.size:
-                top = max(top, float(scorer.score(_unit_rows(vecs, self.index.dim)).max()))
+        top = self._top_score(snap, lib_scores, scorer, exclude, exact)
         want = limit if not stack else int(limit * 1.25) + 10
         if exact:
             cand = self._exact_candidates(snap, lib_scores, filters, exclude, want)
@@ -473,6 +459,42 @@ class Searcher:
         self._sort(results, sort)
         return SearchResponse(results, parsed, filters, n_lib, median, spread, exact,
                               top=top, sort=sort)
+
+    def _query_vectors(self, parsed: ParsedQuery, image: PhotoRef | None,
+                       good: list[PhotoRef], bad: list[PhotoRef],
+                       image_weight: float) -> _QueryVectors:
+        """The vectors of a query's terms, its image and its good and bad photos."""
+        vq = _QueryVectors()
+        terms = parsed.positives + parsed.negatives
+        tvecs = self.text_vectors([t.text for t in terms]) if terms else None
+        for k, t in enumerate(terms):
+            assert tvecs is not None
+            (vq.negatives if t.negative else vq.positives).append((tvecs[k], t.weight))
+        if image is not None:
+            pid, v = self.reference_vector(image)
+            vq.positives.append((v, float(image_weight)))
+            if pid is not None:
+                vq.exclude.add(pid)
+        vq.good = [self.reference_vector(g)[1] for g in good]
+        bad_refs = [self.reference_vector(b) for b in bad]
+        vq.exclude.update(pid for pid, _ in bad_refs if pid is not None)
+        vq.bad = [v for _, v in bad_refs]
+        return vq
+
+    def _top_score(self, snap: _Snapshot, lib_scores: np.ndarray,
+                   scorer: ranking.QueryScorer, exclude: set[int], exact: bool) -> float:
+        """The best score of a photo that may be shown (not the query photo itself, nor
+        the ones marked bad)."""
+        shown = ~np.isin(snap.ids, np.array(sorted(exclude), dtype=np.int64))
+        top = float(lib_scores[shown].max()) if shown.any() else 0.0
+        if not exact:
+            # The sample rarely holds the very best photos: ask the index for them.
+            hits = self.index.query(scorer.probe, 50 + len(exclude))
+            _, vecs = self.catalog.indexed_vectors(
+                self.index.model_id, [i for i, _ in hits if i not in exclude])
+            if vecs.size:
+                top = max(top, float(scorer.score(_unit_rows(vecs, self.index.dim)).max()))
+        return top
 
     # -- candidates -----------------------------------------------------------------
 
