@@ -136,3 +136,40 @@ def test_one_list_of_sorts_and_orientations() -> None:
                 if {"relevance", "oldest"} <= vals or {"landscape", "portrait"} <= vals:
                     copies.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert copies == []
+
+
+def test_catalog_conditions_agree_with_python_tests(tmp_path: Path) -> None:
+    """Each declared filter's SQL (via the catalog) selects exactly the rows its Python
+    test accepts, on a real SQLite catalog."""
+    import datetime as dt
+
+    from clipgallery.core.catalog import INDEXED, Catalog
+    from clipgallery.core.filters import Filters
+
+    rows = [  # (relative path, meta)
+        ("a/1.jpg", dict(width=400, height=300, file_type="jpeg", camera_make="Canon",
+                         camera_model="EOS R5", taken_at=dt.datetime(2024, 1, 2, 10).timestamp())),
+        ("a/b/2.png", dict(width=300, height=400, file_type="png", camera_make=None,
+                           camera_model="iPhone 12", taken_at=dt.datetime(2024, 2, 3).timestamp())),
+        ("ab/3.heic", dict(width=500, height=505, file_type="heic", camera_make="100%_x",
+                           camera_model=None, taken_at=None)),
+        ("c/4.jpg", dict(width=None, height=None, file_type="jpeg", camera_make="canon",
+                         camera_model=None, taken_at=dt.datetime(2023, 12, 31, 23).timestamp())),
+    ]
+    with Catalog(tmp_path / "lib.sqlite") as cat:
+        with cat.transaction() as db:
+            for rel, meta in rows:
+                cat.upsert_photo(db, tmp_path / rel, size=1, mtime_ns=1, content_hash=rel,
+                                 status=INDEXED, meta=meta)
+        photos = cat.all_photos()
+        cases = [Filters(folder=tmp_path / "a"), Filters(after="2024-01-01"),
+                 Filters(before="2024-01-02"), Filters(camera="canon"),
+                 Filters(camera="100%_"), Filters(camera="iphone 12"),
+                 Filters(file_type="JPG"), Filters(orientation="landscape"),
+                 Filters(orientation="portrait"), Filters(orientation="square"),
+                 Filters(after="2024-01-02", before="2024-02-03", orientation="portrait"),
+                 Filters()]
+        for f in cases:
+            want = sorted(p.id for p in photos if f.matches(p))
+            assert cat.ids_where(f.conditions()) == want, f
+        assert len(cat.ids_where(Filters(camera="canon").conditions())) == 2
