@@ -114,10 +114,9 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def _filters_from_args(args: argparse.Namespace):
-    from clipgallery.core.query import Filters
+    from clipgallery.core.filters import Filters
 
-    return Filters(folder=args.folder, after=args.after, before=args.before,
-                   camera=args.camera, file_type=args.type, orientation=args.orientation)
+    return Filters.from_args(args)
 
 
 def _open_searcher(lib, args: argparse.Namespace):
@@ -534,14 +533,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print the summary as JSON")
     s.set_defaults(func=cmd_index)
 
+    from clipgallery.core.filters import FILTERS, SORTS
+
     def filter_options(parser: argparse.ArgumentParser) -> None:
         g = parser.add_argument_group("filters")
-        g.add_argument("--folder", metavar="DIR", help="only photos under this folder")
-        g.add_argument("--after", metavar="YYYY-MM-DD", help="taken on or after this day")
-        g.add_argument("--before", metavar="YYYY-MM-DD", help="taken on or before this day")
-        g.add_argument("--camera", metavar="TEXT", help="camera make/model contains TEXT")
-        g.add_argument("--type", metavar="TYPE", help="file type: jpeg, png, heic, raw, ...")
-        g.add_argument("--orientation", choices=["landscape", "portrait", "square"])
+        for f in FILTERS:
+            g.add_argument(f.flag, metavar=f.metavar, choices=f.choices, help=f.help)
 
     def query_options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--image", metavar="FILE_OR_PHOTO",
@@ -551,7 +548,7 @@ def build_parser() -> argparse.ArgumentParser:
                             help="more like this result (repeatable; path or id)")
         parser.add_argument("--bad", metavar="PHOTO", action="append",
                             help="less like this result (repeatable; path or id)")
-        parser.add_argument("--sort", choices=["relevance", "date", "oldest"],
+        parser.add_argument("--sort", choices=SORTS,
                             default="relevance", help="order (date: newest first)")
 
     def result_options(parser: argparse.ArgumentParser) -> None:

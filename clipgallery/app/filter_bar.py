@@ -4,6 +4,9 @@ Runs in: the UI thread.  It only holds the user's choices; :meth:`FilterBar.filt
 gives them as ``(field, value)`` pairs for a :class:`~clipgallery.app.items.Query`
 (the search thread turns them into a :class:`~clipgallery.core.query.Filters`).
 Dates are checked here (``YYYY-MM-DD``) so a half-typed date never reaches a search.
+Which fields there are, their tooltips and placeholders, the orientations and the sort
+orders come from :mod:`clipgallery.core.filters` (each field's widget is the attribute
+named like the field).
 """
 
 from __future__ import annotations
@@ -25,11 +28,11 @@ from PySide6.QtWidgets import (
 )
 
 from clipgallery.app import formatting
+from clipgallery.core.filters import FILTERS, ORIENTATIONS, SORT_LABELS, SORTS
 
 FILE_TYPES = ("jpeg", "png", "heic", "webp", "tiff", "raw", "gif", "bmp", "avif")
-ORIENTATIONS = ("landscape", "portrait", "square")
-SORTS = (("Relevance", "relevance"), ("Newest first", "date"), ("Oldest first", "oldest"))
 EDIT_DELAY_MS = 400
+_DATE_FIELDS = ("after", "before")  # checked together (see dates_valid)
 
 
 def _date(text: str) -> _dt.date | None:
@@ -57,39 +60,31 @@ class FilterBar(QFrame):
 
         self.folder = QComboBox()
         self.folder.setObjectName("filterFolder")
-        self.folder.addItem("All folders", "")
-        self.folder.setToolTip("Only photos in this folder")
         self.after = QLineEdit()
         self.after.setObjectName("filterAfter")
         self.before = QLineEdit()
         self.before.setObjectName("filterBefore")
-        for e, tip in ((self.after, "Taken on or after (YYYY-MM-DD)"),
-                       (self.before, "Taken on or before (YYYY-MM-DD)")):
-            e.setPlaceholderText("YYYY-MM-DD")
-            e.setToolTip(tip)
+        for e in (self.after, self.before):
             e.setFixedWidth(92)
             e.setClearButtonEnabled(True)
         self.camera = QLineEdit()
         self.camera.setObjectName("filterCamera")
-        self.camera.setPlaceholderText("any camera")
-        self.camera.setToolTip("Camera make or model contains (e.g. canon, iphone 12)")
         self.camera.setFixedWidth(100)
         self.camera.setClearButtonEnabled(True)
         self.file_type = QComboBox()
         self.file_type.setObjectName("filterType")
-        self.file_type.addItem("Any type", "")
-        for t in FILE_TYPES:
-            self.file_type.addItem(t.upper(), t)
         self.orientation = QComboBox()
         self.orientation.setObjectName("filterOrientation")
-        self.orientation.addItem("Any shape", "")
+        self._declare_fields()
+        for t in FILE_TYPES:
+            self.file_type.addItem(t.upper(), t)
         for o in ORIENTATIONS:
             self.orientation.addItem(o.capitalize(), o)
         self.sort = QComboBox()
         self.sort.setObjectName("filterSort")
         self.sort.setToolTip("Sort the results")
-        for text, value in SORTS:
-            self.sort.addItem(text, value)
+        for value in SORTS:
+            self.sort.addItem(SORT_LABELS[value], value)
         self.reset_button = QToolButton()
         self.reset_button.setText("Reset")
         self.reset_button.setAutoRaise(True)
@@ -117,13 +112,31 @@ class FilterBar(QFrame):
             e.returnPressed.connect(self._emit_if_valid)
         self._last: tuple[tuple[tuple[str, str], ...], str] = ((), "relevance")
 
+    def _declare_fields(self) -> None:
+        """Name, tooltip, placeholder or empty choice of each declared filter's widget."""
+        for f in FILTERS:
+            w = self._widget(f.name)
+            w.setAccessibleName(f.label)
+            if f.tooltip:
+                w.setToolTip(f.tooltip)
+            if isinstance(w, QComboBox):
+                w.addItem(f.placeholder, "")
+            elif f.placeholder:
+                w.setPlaceholderText(f.placeholder)
+
+    def _widget(self, name: str) -> QComboBox | QLineEdit:
+        """The widget of filter ``name`` (the attribute of that name)."""
+        w = getattr(self, name)
+        assert isinstance(w, QComboBox | QLineEdit), name
+        return w
+
     # -- the choices --------------------------------------------------------------------
 
     def set_folders(self, folders: list[Path]) -> None:
         current = self.folder.currentData()
         self.folder.blockSignals(True)
         self.folder.clear()
-        self.folder.addItem("All folders", "")
+        self.folder.addItem(next(f.placeholder for f in FILTERS if f.name == "folder"), "")
         for f in folders:
             self.folder.addItem(formatting.file_name(f), os.fsdecode(f))
             self.folder.setItemData(self.folder.count() - 1, formatting.display_path(f),
@@ -144,18 +157,14 @@ class FilterBar(QFrame):
     def filters(self) -> tuple[tuple[str, str], ...]:
         """The chosen filters as sorted (field, value) pairs (invalid dates left out)."""
         out: dict[str, str] = {}
-        if self.folder.currentData():
-            out["folder"] = str(self.folder.currentData())
-        if self.dates_valid():
-            for key, e in (("after", self.after), ("before", self.before)):
-                if e.text().strip():
-                    out[key] = e.text().strip()
-        if self.camera.text().strip():
-            out["camera"] = self.camera.text().strip()
-        if self.file_type.currentData():
-            out["file_type"] = str(self.file_type.currentData())
-        if self.orientation.currentData():
-            out["orientation"] = str(self.orientation.currentData())
+        dates_ok = self.dates_valid()
+        for f in FILTERS:
+            if f.name in _DATE_FIELDS and not dates_ok:
+                continue
+            w = self._widget(f.name)
+            value = str(w.currentData() or "") if isinstance(w, QComboBox) else w.text().strip()
+            if value:
+                out[f.name] = value
         return tuple(sorted(out.items()))
 
     def sort_order(self) -> str:
@@ -166,23 +175,19 @@ class FilterBar(QFrame):
 
     def set_state(self, filters: dict[str, str], sort: str = "relevance") -> None:
         """Show these choices (e.g. a saved album's) without emitting ``changed``."""
-        for w in (self.folder, self.file_type, self.orientation, self.sort, self.after,
-                  self.before, self.camera):
+        widgets = [self._widget(f.name) for f in FILTERS]
+        for w in (*widgets, self.sort):
             w.blockSignals(True)
-        i = self.folder.findData(filters.get("folder", ""))
-        if i < 0:
+        if self.folder.findData(filters.get("folder", "")) < 0:
             self.folder.addItem(formatting.file_name(Path(filters["folder"])), filters["folder"])
-            i = self.folder.count() - 1
-        self.folder.setCurrentIndex(i)
-        self.after.setText(filters.get("after", ""))
-        self.before.setText(filters.get("before", ""))
-        self.camera.setText(filters.get("camera", ""))
-        self.file_type.setCurrentIndex(max(0, self.file_type.findData(filters.get("file_type", ""))))
-        self.orientation.setCurrentIndex(
-            max(0, self.orientation.findData(filters.get("orientation", ""))))
+        for f, w in zip(FILTERS, widgets, strict=True):
+            value = filters.get(f.name, "")
+            if isinstance(w, QComboBox):
+                w.setCurrentIndex(max(0, w.findData(value)))
+            else:
+                w.setText(value)
         self.sort.setCurrentIndex(max(0, self.sort.findData(sort)))
-        for w in (self.folder, self.file_type, self.orientation, self.sort, self.after,
-                  self.before, self.camera):
+        for w in (*widgets, self.sort):
             w.blockSignals(False)
         self._timer.stop()
         self._last = (self.filters(), self.sort_order())

@@ -29,10 +29,9 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
-import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from clipgallery.core.catalog import Catalog
 from clipgallery.core.query import Filters, QueryError, SearchError, parse_query
@@ -80,7 +79,7 @@ def _ref(x: object) -> str | int:
     return os.path.abspath(os.fsdecode(os.fspath(x)))  # type: ignore[arg-type]
 
 
-def _from_row(row: sqlite3.Row) -> Album:
+def _from_row(row: Mapping[str, Any]) -> Album:
     try:
         data = json.loads(row["filters"] or "{}")
     except ValueError:
@@ -123,36 +122,26 @@ def save_album(catalog: Catalog, name: str, query: str = "", filters: Filters | 
     payload["options"] = {"sort": sort, "image": None if image is None else _ref(image),
                           "good": good_l, "bad": bad_l}
     blob = json.dumps(payload, ensure_ascii=False, sort_keys=True)
-    with catalog.transaction() as db:
-        row = db.execute("SELECT id FROM albums WHERE name=?", (name,)).fetchone()
-        if row is not None and not replace:
-            raise AlbumError(f"There is already an album named '{name}'.")
-        if row is None:
-            db.execute("INSERT INTO albums(name, query, filters, created_at) VALUES(?,?,?,?)",
-                       (name, query, blob, time.time()))
-        else:
-            db.execute("UPDATE albums SET query=?, filters=? WHERE id=?", (query, blob, row[0]))
+    if not catalog.put_album(name, query, blob, replace=replace):
+        raise AlbumError(f"There is already an album named '{name}'.")
     return get_album(catalog, name)
 
 
 def get_album(catalog: Catalog, name: str) -> Album:
     name = " ".join((name or "").split())
-    rows = catalog._q("SELECT * FROM albums WHERE name=?", (name,))
-    if not rows:
-        rows = catalog._q("SELECT * FROM albums WHERE name=? COLLATE NOCASE", (name,))
+    rows = catalog.albums_by_name(name) or catalog.albums_by_name(name, nocase=True)
     if len(rows) != 1:
         raise AlbumError(f"There is no album named '{name}'.")
     return _from_row(rows[0])
 
 
 def list_albums(catalog: Catalog) -> list[Album]:
-    return [_from_row(r) for r in catalog._q("SELECT * FROM albums ORDER BY name COLLATE NOCASE")]
+    return [_from_row(r) for r in catalog.all_albums()]
 
 
 def remove_album(catalog: Catalog, name: str) -> None:
     album = get_album(catalog, name)
-    with catalog.transaction() as db:
-        db.execute("DELETE FROM albums WHERE id=?", (album.id,))
+    catalog.delete_album(album.id)
 
 
 def album_results(searcher, album: Album, limit: int | None = None, *, stack: bool = True):

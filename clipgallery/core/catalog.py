@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -166,6 +167,28 @@ def path_prefix_range(folder: str | os.PathLike[str]) -> tuple[bytes, bytes]:
     return lo, hi
 
 
+class Condition(NamedTuple):
+    """One structured test on a ``photos`` row, which :meth:`Catalog.where` turns into SQL
+    (the filters of :mod:`clipgallery.core.filters` are declared as these, so that no
+    SQL is written outside this module).
+
+    ``op`` is one of:
+
+    * ``"in_range"``: ``lo <= column < hi`` (``value``: ``(lo, hi)``; e.g. a path prefix
+      from :func:`path_prefix_range`);
+    * ``"ge"`` / ``"lt"`` / ``"eq"``: ``column >= value``, ``< value``, ``= value``;
+    * ``"contains_nocase"``: the columns of ``column`` (a tuple), joined by one space
+      with NULL as empty, contain ``value`` ignoring case;
+    * ``"orientation"``: ``column`` is ``(width, height)`` and ``value`` is
+      ``(shape, tolerance)``: landscape, portrait or square within ``tolerance`` times
+      the longer side (rows without both sizes never match).
+    """
+
+    op: str
+    column: str | tuple[str, ...]
+    value: object
+
+
 @dataclass
 class Photo:
     id: int
@@ -197,6 +220,45 @@ class Photo:
 _PHOTO_COLS = (
     "id, path, size, mtime_ns, content_hash, status, skip_reason, " + ", ".join(META_COLUMNS)
 )
+
+
+# Columns a :class:`Condition` may name (anything else is refused, never pasted into SQL).
+_CONDITION_COLUMNS = frozenset(("path", "size", "mtime_ns", "content_hash", "status",
+                                *META_COLUMNS))
+
+
+def _like_escape(s: str) -> str:
+    return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _column(alias: str, name: object) -> str:
+    if name not in _CONDITION_COLUMNS:
+        raise ValueError(f"not a photos column: {name!r}")
+    return f"{alias}{name}"
+
+
+def _condition_sql(c: Condition, a: str) -> tuple[list[str], list[object]]:
+    """SQL conditions (ANDed) and parameters for one :class:`Condition`; ``a``: the
+    table alias with its dot, or empty."""
+    if c.op == "in_range":
+        col = _column(a, c.column)
+        lo, hi = c.value  # type: ignore[misc]
+        return [f"{col} >= ? AND {col} < ?"], [lo, hi]
+    if c.op in ("ge", "lt", "eq"):
+        sym = {"ge": ">=", "lt": "<", "eq": "="}[c.op]
+        return [f"{_column(a, c.column)} {sym} ?"], [c.value]
+    if c.op == "contains_nocase":
+        joined = " || ' ' || ".join(f"COALESCE({_column(a, n)}, '')" for n in c.column)
+        return ([f"LOWER({joined}) LIKE ? ESCAPE '\\'"],
+                [f"%{_like_escape(str(c.value).lower())}%"])
+    if c.op == "orientation":
+        w, h = (_column(a, n) for n in c.column)
+        shape, tolerance = c.value  # type: ignore[misc]
+        tol = f"{float(tolerance)!r} * MAX({w}, {h})"
+        test = {"square": f"ABS({w} - {h}) <= {tol}", "landscape": f"{w} - {h} > {tol}",
+                "portrait": f"{h} - {w} > {tol}"}[shape]
+        return [f"{w} IS NOT NULL AND {h} IS NOT NULL", test], []
+    raise ValueError(f"unknown condition {c.op!r}")
 
 
 def vector_to_blob(v: np.ndarray) -> bytes:
@@ -305,6 +367,22 @@ class Catalog:
     def set_meta(self, key: str, value: str) -> None:
         self._x("INSERT INTO meta(key, value) VALUES(?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (key, value))
+
+    def delete_meta(self, key: str, *, only_if: str | None = None) -> None:
+        """Forget ``key`` (with ``only_if``: only while its value is that)."""
+        if only_if is None:
+            self._x("DELETE FROM meta WHERE key=?", (key,))
+        else:
+            self._x("DELETE FROM meta WHERE key=? AND value=?", (key, only_if))
+
+    def activate_model(self, spec: str, model_id: str) -> None:
+        """In one transaction: ``spec``/``model_id`` become the library's model, and a
+        pending switch to ``spec`` is done."""
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('model_spec', ?)", (spec,))
+            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('model_id', ?)",
+                       (model_id,))
+            db.execute("DELETE FROM meta WHERE key='next_model_spec' AND value=?", (spec,))
 
     @property
     def model_id(self) -> str | None:
@@ -448,6 +526,115 @@ class Catalog:
         rows = self._q(f"SELECT {_PHOTO_COLS} FROM photos WHERE status=? AND content_hash=?",
                        (MISSING, content_hash))
         return [Photo.from_row(r) for r in rows]
+
+    def meta_of_hash(self, content_hash: str) -> dict[str, object]:
+        """The metadata columns (:data:`META_COLUMNS`) of some photo with this content,
+        or {} (a copy of a file takes its original's metadata)."""
+        rows = self._q(f"SELECT {', '.join(META_COLUMNS)} FROM photos WHERE content_hash=? "
+                       "LIMIT 1", (content_hash,))
+        return dict(rows[0]) if rows else {}
+
+    # -- filtered lists (conditions: see :class:`Condition`) ----------------------------
+
+    @staticmethod
+    def where(conditions: Iterable[Condition], alias: str = "") -> tuple[str, list[object]]:
+        """An SQL condition over ``photos`` (``"1"`` when there is none) and its
+        parameters, for these :class:`Condition` s (all must hold)."""
+        a = f"{alias}." if alias else ""
+        conds: list[str] = []
+        params: list[object] = []
+        for c in conditions:
+            sql, p = _condition_sql(c, a)
+            conds += sql
+            params += p
+        return (" AND ".join(f"({c})" for c in conds) or "1"), params
+
+    def ids_where(self, conditions: Iterable[Condition], status: str = INDEXED) -> list[int]:
+        """Ids of the photos with ``status`` that meet every condition, in id order."""
+        where, params = self.where(conditions)
+        return [r[0] for r in self._q(f"SELECT id FROM photos WHERE status=? AND {where} "
+                                      "ORDER BY id", [status, *params])]
+
+    def count_with_vectors_where(self, model_id: str, conditions: Iterable[Condition]) -> int:
+        """How many searchable photos (indexed, with a vector of ``model_id``) meet every
+        condition."""
+        where, params = self.where(conditions, "p")
+        return int(self._q(
+            f"SELECT COUNT(*) FROM photos p JOIN embeddings e ON e.photo_id=p.id "
+            f"WHERE e.model_id=? AND p.status=? AND {where}", [model_id, INDEXED, *params])[0][0])
+
+    def ids_by_date_where(self, conditions: Iterable[Condition], *, oldest_first: bool,
+                          limit: int) -> list[int]:
+        """At most ``limit`` ids of indexed photos meeting every condition, by date taken
+        (newest first unless ``oldest_first``; undated last, ties by id)."""
+        where, params = self.where(conditions)
+        order = "ASC" if oldest_first else "DESC"
+        rows = self._q(f"SELECT id FROM photos WHERE status=? AND {where} "
+                       f"ORDER BY taken_at IS NULL, taken_at {order}, id LIMIT ?",
+                       [INDEXED, *params, limit])
+        return [r[0] for r in rows]
+
+    # -- smart albums (rows: id, name, query, filters (JSON), created_at) -----------------
+
+    def albums_by_name(self, name: str, *, nocase: bool = False) -> list[dict[str, object]]:
+        """The album rows named ``name`` (with ``nocase``: ignoring case)."""
+        sql = "SELECT * FROM albums WHERE name=?" + (" COLLATE NOCASE" if nocase else "")
+        return [dict(r) for r in self._q(sql, (name,))]
+
+    def all_albums(self) -> list[dict[str, object]]:
+        """Every album row, by name ignoring case."""
+        return [dict(r) for r in self._q("SELECT * FROM albums ORDER BY name COLLATE NOCASE")]
+
+    def put_album(self, name: str, query: str, filters_json: str, *, replace: bool) -> bool:
+        """Save an album (overwrite one of that exact name only with ``replace``); False,
+        with nothing written, when one exists and ``replace`` is not given."""
+        with self.transaction() as db:
+            row = db.execute("SELECT id FROM albums WHERE name=?", (name,)).fetchone()
+            if row is not None and not replace:
+                return False
+            if row is None:
+                db.execute("INSERT INTO albums(name, query, filters, created_at) "
+                           "VALUES(?,?,?,?)", (name, query, filters_json, time.time()))
+            else:
+                db.execute("UPDATE albums SET query=?, filters=? WHERE id=?",
+                           (query, filters_json, row[0]))
+        return True
+
+    def delete_album(self, album_id: int) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM albums WHERE id=?", (album_id,))
+
+    # -- consistency checks (``clipgallery check``) ----------------------------------------
+
+    def integrity_check(self) -> str:
+        """SQLite's own check: ``"ok"`` or the first problem found."""
+        return str(self._q("PRAGMA integrity_check")[0][0])
+
+    def orphan_embeddings_count(self) -> int:
+        """Vectors whose photo row is gone."""
+        return int(self._q("SELECT COUNT(*) FROM embeddings WHERE photo_id NOT IN "
+                           "(SELECT id FROM photos)")[0][0])
+
+    def drop_orphan_embeddings(self) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM embeddings WHERE photo_id NOT IN (SELECT id FROM photos)")
+
+    def indexed_without_vector(self, model_id: str) -> list[int]:
+        """Ids of photos marked indexed that have no vector of ``model_id``."""
+        return [r[0] for r in self._q(
+            "SELECT id FROM photos WHERE status=? AND id NOT IN "
+            "(SELECT photo_id FROM embeddings WHERE model_id=?)", (INDEXED, model_id))]
+
+    def requeue(self, ids: Sequence[int]) -> None:
+        """Reset these photos' file time so that the next indexing run encodes them."""
+        with self.transaction() as db:
+            db.executemany("UPDATE photos SET mtime_ns=-1 WHERE id=?", [(i,) for i in ids])
+
+    def vector_dim(self, model_id: str) -> int | None:
+        """The length of ``model_id``'s stored vectors, or None when none is stored."""
+        rows = self._q("SELECT LENGTH(vector) FROM embeddings WHERE model_id=? LIMIT 1",
+                       (model_id,))
+        return int(rows[0][0]) // 4 if rows else None
 
     # -- writes (call inside ``transaction()``) -------------------------------------
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from clipgallery.core.catalog import INDEXED
 from clipgallery.core.library import Library
 from clipgallery.core.vector_index import VectorIndex
 
@@ -34,34 +33,27 @@ class CheckReport:
 def check(lib: Library, *, repair: bool = False) -> CheckReport:
     rep = CheckReport()
     cat = lib.catalog
-    integrity = cat._q("PRAGMA integrity_check")[0][0]
+    integrity = cat.integrity_check()
     if integrity != "ok":
         rep.problems.append(f"SQLite integrity check failed: {integrity}")
-    orphans = cat._q("SELECT COUNT(*) FROM embeddings WHERE photo_id NOT IN "
-                     "(SELECT id FROM photos)")[0][0]
+    orphans = cat.orphan_embeddings_count()
     if orphans:
         rep.problems.append(f"{orphans} vectors belong to no photo")
         if repair:
-            with cat.transaction() as db:
-                db.execute("DELETE FROM embeddings WHERE photo_id NOT IN (SELECT id FROM photos)")
+            cat.drop_orphan_embeddings()
             rep.repaired.append(f"dropped {orphans} orphaned vectors")
     model_id = cat.model_id
     if model_id is None:
         return rep
-    novec = [r[0] for r in cat._q(
-        "SELECT id FROM photos WHERE status=? AND id NOT IN "
-        "(SELECT photo_id FROM embeddings WHERE model_id=?)", (INDEXED, model_id))]
+    novec = cat.indexed_without_vector(model_id)
     if novec:
         rep.problems.append(f"{len(novec)} photos are marked indexed but have no vector")
         if repair:
-            with cat.transaction() as db:
-                db.executemany("UPDATE photos SET mtime_ns=-1 WHERE id=?", [(i,) for i in novec])
+            cat.requeue(novec)
             rep.repaired.append(f"queued {len(novec)} photos to be encoded at the next index run")
-    dim_rows = cat._q("SELECT LENGTH(vector) FROM embeddings WHERE model_id=? LIMIT 1",
-                      (model_id,))
-    if not dim_rows:
+    dim = cat.vector_dim(model_id)
+    if dim is None:
         return rep
-    dim = dim_rows[0][0] // 4
     idx = VectorIndex(lib.paths.index_dir, model_id, dim)
     reason = idx._try_load(cat)
     want = set(int(i) for i in cat.indexed_vectors(model_id)[0])

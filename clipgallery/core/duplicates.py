@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clipgallery.core.catalog import INDEXED, Catalog, Photo, path_prefix_range
+from clipgallery.core.catalog import Catalog, Condition, Photo, path_prefix_range
 
 __all__ = ["PHASH_MAX", "PHASH_LOW_DETAIL_MAX", "BURST_PHASH_MAX", "MIN_DETAIL", "ASPECT_TOL",
            "COS_VETO", "COS_CONFIRM", "COS_BURST", "detail", "near_identical", "stack_groups", "DuplicateGroup", "find_duplicates"]
@@ -258,12 +258,9 @@ def find_duplicates(catalog: Catalog, model_id: str | None = None, *,
     """Groups of near-identical photos among the library's indexed photos (optionally
     under ``folder``), largest groups first.  ``model_id``: whose vectors confirm hash
     matches (default: the library's model; none stored → hashes and names only)."""
-    where, params = "status=?", [INDEXED]
-    if folder is not None:
-        lo, hi = path_prefix_range(os.path.abspath(folder))
-        where += " AND path >= ? AND path < ?"
-        params += [lo, hi]
-    ids = [r[0] for r in catalog._q(f"SELECT id FROM photos WHERE {where} ORDER BY id", params)]
+    conds = [] if folder is None else \
+        [Condition("in_range", "path", path_prefix_range(os.path.abspath(folder)))]
+    ids = catalog.ids_where(conds)
     rows = catalog.photos_by_id(ids)
     photos = [rows[i] for i in ids if i in rows]
     n = len(photos)
@@ -281,22 +278,8 @@ def find_duplicates(catalog: Catalog, model_id: str | None = None, *,
         for k in group[1:]:
             uf.union(group[0], k)
 
-    h, known = _u64([p.phash for p in photos])
-    det = np.array([p.phash is not None and detail(p.phash) >= MIN_DETAIL for p in photos])
     ar = _aspect(photos)
-
-    # 2. Detailed hashes through the multi-index; 3. low-detail hashes among themselves.
-    det_idx = np.nonzero(det)[0]
-    pairs = det_idx[_mih_pairs(h[det_idx], PHASH_MAX)] if det_idx.size > 1 else \
-        np.zeros((0, 2), dtype=np.int64)
-    low_idx = np.nonzero(known & ~det)[0]
-    low_pairs: list[tuple[int, int]] = []
-    for a0 in range(0, low_idx.size, 1024):
-        a = low_idx[a0:a0 + 1024]
-        d = np.bitwise_count(h[a][:, None] ^ h[low_idx][None, :])
-        ii, jj = np.nonzero((d <= PHASH_LOW_DETAIL_MAX) & (low_idx[None, :] > a[:, None]))
-        low_pairs.extend(zip(a[ii].tolist(), low_idx[jj].tolist(), strict=True))
-
+    pairs, low_pairs = _hash_pairs(photos)
     involved = sorted({int(x) for x in pairs.ravel()} | {x for pr in low_pairs for x in pr})
     vec: dict[int, np.ndarray] = {}
     if model_id and involved:
@@ -316,6 +299,31 @@ def find_duplicates(catalog: Catalog, model_id: str | None = None, *,
         if _aspect_ok(ar[i], ar[j]) and c is not None and c >= COS_CONFIRM:
             uf.union(i, j)
 
+    return _groups_of(uf, photos)
+
+
+def _hash_pairs(photos: list[Photo]) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Candidate pairs (positions in ``photos``) by perceptual hash: detailed hashes
+    through the multi-index (step 2 of :func:`find_duplicates`), and low-detail hashes
+    among themselves (step 3, which needs the vectors to confirm)."""
+    h, known = _u64([p.phash for p in photos])
+    det = np.array([p.phash is not None and detail(p.phash) >= MIN_DETAIL for p in photos])
+    det_idx = np.nonzero(det)[0]
+    pairs = det_idx[_mih_pairs(h[det_idx], PHASH_MAX)] if det_idx.size > 1 else \
+        np.zeros((0, 2), dtype=np.int64)
+    low_idx = np.nonzero(known & ~det)[0]
+    low_pairs: list[tuple[int, int]] = []
+    for a0 in range(0, low_idx.size, 1024):
+        a = low_idx[a0:a0 + 1024]
+        d = np.bitwise_count(h[a][:, None] ^ h[low_idx][None, :])
+        ii, jj = np.nonzero((d <= PHASH_LOW_DETAIL_MAX) & (low_idx[None, :] > a[:, None]))
+        low_pairs.extend(zip(a[ii].tolist(), low_idx[jj].tolist(), strict=True))
+    return pairs, low_pairs
+
+
+def _groups_of(uf: _UnionFind, photos: list[Photo]) -> list[DuplicateGroup]:
+    """The union-find's groups of two or more, largest first; in each, the largest
+    photo (pixels, then bytes) first."""
     groups = []
     for g in uf.groups():
         if len(g) < 2:

@@ -477,7 +477,4 @@ class Indexer:
         summary.copies += 1
 
     def _meta_of_hash(self, h: str) -> dict[str, object]:
-        rows = self.catalog._q(
-            "SELECT width, height, file_type, taken_at, camera_make, camera_model, lens, "
-            "gps_lat, gps_lon, orientation, phash FROM photos WHERE content_hash=? LIMIT 1", (h,))
-        return dict(rows[0]) if rows else {}
+        return self.catalog.meta_of_hash(h)

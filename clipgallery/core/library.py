@@ -180,7 +180,7 @@ class Library:
         search keeps using the current vectors until that run is complete."""
         if self.catalog.get_meta("model_spec") in (None, spec):
             self.catalog.set_meta("model_spec", spec)
-            self.catalog._x("DELETE FROM meta WHERE key='next_model_spec'")
+            self.catalog.delete_meta("next_model_spec")
         else:
             self.catalog.set_meta("next_model_spec", spec)
 
@@ -287,8 +287,4 @@ class Library:
 
     def activate_model(self, encoder: Encoder, spec: str) -> None:
         """Make ``encoder``'s vectors the ones the library searches."""
-        with self.catalog.transaction() as db:
-            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('model_spec', ?)", (spec,))
-            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('model_id', ?)",
-                       (encoder.model_id,))
-            db.execute("DELETE FROM meta WHERE key='next_model_spec' AND value=?", (spec,))
+        self.catalog.activate_model(spec, encoder.model_id)

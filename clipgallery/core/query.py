@@ -29,10 +29,9 @@ shown to the user as is.
 Filters
 -------
 :class:`Filters` restricts a search (or lists photos without any query) by folder, date
-taken, camera, file type and orientation.  It turns into an SQL ``WHERE`` clause over the
-catalog's ``photos`` table (:meth:`Filters.where`), can test one row in Python
-(:meth:`Filters.matches`, same semantics), and round-trips through JSON
-(:meth:`Filters.as_dict` / :meth:`Filters.from_dict`) for smart albums.
+taken, camera, file type and orientation.  It is declared in
+:mod:`clipgallery.core.filters` (one :class:`~clipgallery.core.filters.Filter` per field)
+and re-exported here.
 
 Example::
 
@@ -44,34 +43,25 @@ Example::
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
-from clipgallery.core import imaging
-from clipgallery.core.catalog import Photo, encode_path, path_prefix_range
+# Re-exported: the filters live in their own module (one declaration per field).
+from clipgallery.core.filters import (
+    ORIENTATIONS,
+    SQUARE_TOLERANCE,
+    Filters,
+    QueryError,
+    SearchError,
+    normalise_file_type,
+)
 
 __all__ = ["SearchError", "QueryError", "Term", "ParsedQuery", "parse_query", "Filters",
-           "ORIENTATIONS", "SQUARE_TOLERANCE", "MAX_WEIGHT"]
+           "ORIENTATIONS", "SQUARE_TOLERANCE", "MAX_WEIGHT", "normalise_file_type"]
 
 MAX_WEIGHT = 10.0
-# Width and height within 2 % of each other count as square.
-SQUARE_TOLERANCE = 0.02
-ORIENTATIONS = ("landscape", "portrait", "square")
-
-
-class SearchError(Exception):
-    """A search that cannot run; the message is for the user.
-
-    Defined here (and re-exported by :mod:`clipgallery.core.search`) so that the query
-    parser can raise it without importing the search engine.
-    """
-
-
-class QueryError(SearchError):
-    """The query text or the filters cannot be understood; the message is for the user."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +100,29 @@ class ParsedQuery:
 _WEIGHT_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+):(?!\d)")
 
 
+def _empty_term(pending: str | None, quoted_any: bool) -> QueryError:
+    """The error for a term with no words: empty quotes, or an operator or weight
+    (``pending``) with nothing after it."""
+    if quoted_any or pending is None:
+        return QueryError("Empty quotes: put some words between them.")
+    if pending[0].isdigit() or pending[0] == ".":
+        return QueryError(f"The weight {pending} has no words after it "
+                          f"(write e.g. {pending}sunset).")
+    example = "beach -people" if pending == "-" else "sunset + boat"
+    return QueryError(f"Nothing after '{pending}': write e.g. {example}.")
+
+
+def _weight_at(text: str, i: int) -> re.Match[str] | None:
+    """A term weight (``2:``) starting at ``i``, checked (raises :class:`QueryError`)."""
+    m = _WEIGHT_RE.match(text, i)
+    if not m or not (i == 0 or text[i - 1].isspace() or text[i - 1] in "+-"):
+        return None
+    if not 0 < float(m.group(1)) <= MAX_WEIGHT:
+        raise QueryError(f"A weight must be more than 0 and at most "
+                         f"{MAX_WEIGHT:g} (got {m.group(0)}).")
+    return m
+
+
 def parse_query(text: str, *, require_positive: bool = True) -> ParsedQuery:
     """Parse a query (see the module docstring); raises :class:`QueryError`.
 
@@ -130,14 +143,8 @@ def parse_query(text: str, *, require_positive: bool = True) -> ParsedQuery:
         phrase = " ".join("".join(buf).split())
         if phrase:
             terms.append(Term(phrase, weight if weight is not None else 1.0, negative))
-        elif quoted_any:
-            raise QueryError("Empty quotes: put some words between them.")
-        elif pending is not None:
-            if pending[0].isdigit() or pending[0] == ".":
-                raise QueryError(f"The weight {pending} has no words after it "
-                                 f"(write e.g. {pending}sunset).")
-            example = "beach -people" if pending == "-" else "sunset + boat"
-            raise QueryError(f"Nothing after '{pending}': write e.g. {example}.")
+        elif quoted_any or pending is not None:
+            raise _empty_term(pending, quoted_any)
         buf, negative, weight, pending, quoted_any = [], False, None, None, False
 
     while i < n:
@@ -160,17 +167,11 @@ def parse_query(text: str, *, require_positive: bool = True) -> ParsedQuery:
             pending = c
             i += 1
             continue
-        if term_empty and weight is None:
-            m = _WEIGHT_RE.match(text, i)
-            if m and (i == 0 or text[i - 1].isspace() or text[i - 1] in "+-"):
-                w = float(m.group(1))
-                if not 0 < w <= MAX_WEIGHT:
-                    raise QueryError(f"A weight must be more than 0 and at most "
-                                     f"{MAX_WEIGHT:g} (got {m.group(0)}).")
-                weight = w
-                pending = m.group(0)
-                i = m.end()
-                continue
+        if term_empty and weight is None and (m := _weight_at(text, i)):
+            weight = float(m.group(1))
+            pending = m.group(0)
+            i = m.end()
+            continue
         buf.append(c)
         i += 1
     finish()
@@ -182,188 +183,6 @@ def parse_query(text: str, *, require_positive: bool = True) -> ParsedQuery:
             raise QueryError("Say what to look for, not only what to leave out "
                              "(e.g. beach -people).")
     return q
-
-
-# ----------------------------------------------------------------------------- filters
-
-
-def _parse_date(value: object, what: str) -> _dt.date | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, _dt.datetime):
-        return value.date()
-    if isinstance(value, _dt.date):
-        return value
-    try:
-        return _dt.date.fromisoformat(str(value).strip())
-    except ValueError:
-        raise QueryError(f"{what} must be a date like 2024-06-30 (got {value!r}).") from None
-
-
-def _day_start(d: _dt.date) -> float:
-    """Local midnight at the start of ``d`` as a POSIX timestamp (dates are local time,
-    as the catalog's ``taken_at`` is, see :mod:`clipgallery.core.metadata`)."""
-    return _dt.datetime(d.year, d.month, d.day).timestamp()
-
-
-def normalise_file_type(value: str) -> str:
-    """'JPG', '.jpeg', 'jpeg' → 'jpeg'; 'tif' → 'tiff'; 'cr2' → 'raw'; else as given."""
-    v = value.strip().lower().lstrip(".")
-    if not v:
-        raise QueryError("The file type is empty (e.g. jpeg, png, heic, raw).")
-    known = set(imaging.FILE_TYPES)
-    if v in known:
-        return v
-    return imaging.file_type("x." + v) if imaging.is_image_path("x." + v) else v
-
-
-def _like_escape(s: str) -> str:
-    return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-@dataclass
-class Filters:
-    """What a search is restricted to.  Every field is optional; all given ones apply.
-
-    * ``folder``: photos under this folder (recursively);
-    * ``after`` / ``before``: date taken, both days included (``YYYY-MM-DD`` strings or
-      :class:`datetime.date`; local time, like the catalog's ``taken_at``);
-    * ``camera``: case-insensitive substring of "make model" (e.g. ``canon``, ``iphone 12``);
-    * ``file_type``: ``jpeg``, ``png``, ``heic``, ``tiff``, ``raw``, ... (``jpg``, ``.CR2``
-      and friends are understood);
-    * ``orientation``: ``landscape``, ``portrait`` or ``square`` (of the oriented image;
-      within 2 % counts as square).
-    """
-
-    folder: str | None = None
-    after: _dt.date | None = None
-    before: _dt.date | None = None
-    camera: str | None = None
-    file_type: str | None = None
-    orientation: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.folder is not None:
-            self.folder = os.path.abspath(os.fsdecode(os.fspath(self.folder))) \
-                if str(self.folder) else None
-        self.after = _parse_date(self.after, "--after")
-        self.before = _parse_date(self.before, "--before")
-        if self.after and self.before and self.after > self.before:
-            raise QueryError(f"--after {self.after} is later than --before {self.before}.")
-        self.camera = (self.camera or "").strip() or None
-        self.file_type = normalise_file_type(self.file_type) if self.file_type else None
-        if self.orientation:
-            o = self.orientation.strip().lower()
-            if o not in ORIENTATIONS:
-                raise QueryError(f"Orientation must be landscape, portrait or square "
-                                 f"(got {self.orientation!r}).")
-            self.orientation = o
-        else:
-            self.orientation = None
-
-    def __bool__(self) -> bool:
-        return any(getattr(self, f.name) is not None for f in fields(self))
-
-    # -- serialising --------------------------------------------------------------------
-
-    def as_dict(self) -> dict[str, str]:
-        out = {}
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if v is not None:
-                out[f.name] = v.isoformat() if isinstance(v, _dt.date) else str(v)
-        return out
-
-    @classmethod
-    def from_dict(cls, d: dict[str, object] | None) -> Filters:
-        d = dict(d or {})
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})  # type: ignore[arg-type]
-
-    def describe(self) -> str:
-        parts = []
-        if self.folder:
-            parts.append(f"in {self.folder}")
-        if self.after:
-            parts.append(f"from {self.after}")
-        if self.before:
-            parts.append(f"until {self.before}")
-        if self.camera:
-            parts.append(f"camera '{self.camera}'")
-        if self.file_type:
-            parts.append(self.file_type)
-        if self.orientation:
-            parts.append(self.orientation)
-        return ", ".join(parts)
-
-    # -- applying -----------------------------------------------------------------------
-
-    def _range(self) -> tuple[float | None, float | None]:
-        lo = _day_start(self.after) if self.after else None
-        hi = _day_start(self.before + _dt.timedelta(days=1)) if self.before else None
-        return lo, hi
-
-    def where(self, alias: str = "") -> tuple[str, list[object]]:
-        """An SQL condition (``"1"`` when empty) and its parameters, over ``photos``."""
-        a = f"{alias}." if alias else ""
-        conds: list[str] = []
-        params: list[object] = []
-        if self.folder:
-            lo, hi = path_prefix_range(self.folder)
-            conds.append(f"{a}path >= ? AND {a}path < ?")
-            params += [lo, hi]
-        tlo, thi = self._range()
-        if tlo is not None:
-            conds.append(f"{a}taken_at >= ?")
-            params.append(tlo)
-        if thi is not None:
-            conds.append(f"{a}taken_at < ?")
-            params.append(thi)
-        if self.camera:
-            conds.append(f"LOWER(COALESCE({a}camera_make, '') || ' ' || "
-                         f"COALESCE({a}camera_model, '')) LIKE ? ESCAPE '\\'")
-            params.append(f"%{_like_escape(self.camera.lower())}%")
-        if self.file_type:
-            conds.append(f"{a}file_type = ?")
-            params.append(self.file_type)
-        if self.orientation:
-            w, h = f"{a}width", f"{a}height"
-            tol = f"{SQUARE_TOLERANCE!r} * MAX({w}, {h})"
-            conds.append(f"{w} IS NOT NULL AND {h} IS NOT NULL")
-            if self.orientation == "square":
-                conds.append(f"ABS({w} - {h}) <= {tol}")
-            elif self.orientation == "landscape":
-                conds.append(f"{w} - {h} > {tol}")
-            else:
-                conds.append(f"{h} - {w} > {tol}")
-        return (" AND ".join(f"({c})" for c in conds) or "1"), params
-
-    def matches(self, p: Photo) -> bool:
-        """The same test as :meth:`where`, for one row in memory."""
-        if self.folder:
-            lo, hi = path_prefix_range(self.folder)
-            if not lo <= encode_path(p.path) < hi:
-                return False
-        tlo, thi = self._range()
-        if tlo is not None and (p.taken_at is None or p.taken_at < tlo):
-            return False
-        if thi is not None and (p.taken_at is None or p.taken_at >= thi):
-            return False
-        if self.camera:
-            cam = f"{p.camera_make or ''} {p.camera_model or ''}".lower()
-            if self.camera.lower() not in cam:
-                return False
-        if self.file_type and p.file_type != self.file_type:
-            return False
-        if self.orientation:
-            if not p.width or not p.height:
-                return False
-            tol = SQUARE_TOLERANCE * max(p.width, p.height)
-            o = ("square" if abs(p.width - p.height) <= tol else
-                 "landscape" if p.width > p.height else "portrait")
-            if o != self.orientation:
-                return False
-        return True
 
 
 def as_path_or_id(value: str | int | os.PathLike[str]) -> int | Path:

@@ -78,6 +78,7 @@ import numpy as np
 
 from clipgallery.core import duplicates, imaging, ranking
 from clipgallery.core.catalog import INDEXED, Catalog, Photo
+from clipgallery.core.filters import SORTS
 from clipgallery.core.query import Filters, ParsedQuery, QueryError, SearchError, parse_query
 from clipgallery.core.vector_index import VectorIndex
 
@@ -91,7 +92,6 @@ DEFAULT_LIMIT = 100
 EXACT_MAX = 100_000
 SELECTIVE_MAX = 20_000
 SAMPLE_SIZE = 5_000
-SORTS = ("relevance", "date", "oldest")
 
 PhotoRef = int | str | os.PathLike[str]
 
@@ -249,6 +249,18 @@ class _Candidates:
     ids: np.ndarray
     scores: np.ndarray
     vectors: np.ndarray
+
+
+@dataclass
+class _QueryVectors:
+    """A query's vectors: weighted positive and negative terms (with its image among
+    the positives), the good and bad photos, and the photos never to show."""
+
+    positives: list[tuple[np.ndarray, float]] = field(default_factory=list)
+    negatives: list[tuple[np.ndarray, float]] = field(default_factory=list)
+    good: list[np.ndarray] = field(default_factory=list)
+    bad: list[np.ndarray] = field(default_factory=list)
+    exclude: set[int] = field(default_factory=set)
 
 
 class Searcher:
@@ -411,24 +423,8 @@ class Searcher:
                 raise QueryError("Mark at least one photo as good, or type a few words.")
             return self._list_filtered(filters, sort, limit, stack)
 
-        exclude: set[int] = set()
-        positives: list[tuple[np.ndarray, float]] = []
-        terms = parsed.positives + parsed.negatives
-        tvecs = self.text_vectors([t.text for t in terms]) if terms else None
-        negatives: list[tuple[np.ndarray, float]] = []
-        for k, t in enumerate(terms):
-            assert tvecs is not None
-            (negatives if t.negative else positives).append((tvecs[k], t.weight))
-        if image is not None:
-            pid, v = self.reference_vector(image)
-            positives.append((v, float(image_weight)))
-            if pid is not None:
-                exclude.add(pid)
-        good_v = [self.reference_vector(g)[1] for g in good]
-        bad_refs = [self.reference_vector(b) for b in bad]
-        exclude.update(pid for pid, _ in bad_refs if pid is not None)
-        bad_v = [v for _, v in bad_refs]
-
+        vq = self._query_vectors(parsed, image, good, bad, image_weight)
+        exclude = vq.exclude
         n_lib = len(self.index)
         exact = n_lib <= self.exact_max
         snap = _snapshot(self.catalog, self.index) if exact else \
@@ -437,24 +433,14 @@ class Searcher:
             n_lib = int(snap.ids.size)
         try:
             scorer = ranking.build_scorer(
-                positives, negatives, snap.mat,
-                good=np.stack(good_v) if good_v else None,
-                bad=np.stack(bad_v) if bad_v else None)
+                vq.positives, vq.negatives, snap.mat,
+                good=np.stack(vq.good) if vq.good else None,
+                bad=np.stack(vq.bad) if vq.bad else None)
         except ValueError as e:
             raise QueryError("Nothing to search for.") from e
         lib_scores = scorer.score(snap.mat)
         median, spread = ranking.robust_stats(lib_scores)
-        # The best score of a photo that may be shown (not the query photo itself, nor
-        # the ones marked bad).
-        shown = ~np.isin(snap.ids, np.array(sorted(exclude), dtype=np.int64))
-        top = float(lib_scores[shown].max()) if shown.any() else 0.0
-        if not exact:
-            # The sample rarely holds the very best photos: ask the index for them.
-            hits = self.index.query(scorer.probe, 50 + len(exclude))
-            _, vecs = self.catalog.indexed_vectors(
-                self.index.model_id, [i for i, _ in hits if i not in exclude])
-            if vecs.size:
-                top = max(top, float(scorer.score(_unit_rows(vecs, self.index.dim)).max()))
+        top = self._top_score(snap, lib_scores, scorer, exclude, exact)
         want = limit if not stack else int(limit * 1.25) + 10
         if exact:
             cand = self._exact_candidates(snap, lib_scores, filters, exclude, want)
@@ -474,15 +460,48 @@ class Searcher:
         return SearchResponse(results, parsed, filters, n_lib, median, spread, exact,
                               top=top, sort=sort)
 
+    def _query_vectors(self, parsed: ParsedQuery, image: PhotoRef | None,
+                       good: list[PhotoRef], bad: list[PhotoRef],
+                       image_weight: float) -> _QueryVectors:
+        """The vectors of a query's terms, its image and its good and bad photos."""
+        vq = _QueryVectors()
+        terms = parsed.positives + parsed.negatives
+        tvecs = self.text_vectors([t.text for t in terms]) if terms else None
+        for k, t in enumerate(terms):
+            assert tvecs is not None
+            (vq.negatives if t.negative else vq.positives).append((tvecs[k], t.weight))
+        if image is not None:
+            pid, v = self.reference_vector(image)
+            vq.positives.append((v, float(image_weight)))
+            if pid is not None:
+                vq.exclude.add(pid)
+        vq.good = [self.reference_vector(g)[1] for g in good]
+        bad_refs = [self.reference_vector(b) for b in bad]
+        vq.exclude.update(pid for pid, _ in bad_refs if pid is not None)
+        vq.bad = [v for _, v in bad_refs]
+        return vq
+
+    def _top_score(self, snap: _Snapshot, lib_scores: np.ndarray,
+                   scorer: ranking.QueryScorer, exclude: set[int], exact: bool) -> float:
+        """The best score of a photo that may be shown (not the query photo itself, nor
+        the ones marked bad)."""
+        shown = ~np.isin(snap.ids, np.array(sorted(exclude), dtype=np.int64))
+        top = float(lib_scores[shown].max()) if shown.any() else 0.0
+        if not exact:
+            # The sample rarely holds the very best photos: ask the index for them.
+            hits = self.index.query(scorer.probe, 50 + len(exclude))
+            _, vecs = self.catalog.indexed_vectors(
+                self.index.model_id, [i for i, _ in hits if i not in exclude])
+            if vecs.size:
+                top = max(top, float(scorer.score(_unit_rows(vecs, self.index.dim)).max()))
+        return top
+
     # -- candidates -----------------------------------------------------------------
 
     def _filter_ids(self, filters: Filters | None) -> np.ndarray | None:
         if filters is None:
             return None
-        where, params = filters.where()
-        rows = self.catalog._q(f"SELECT id FROM photos WHERE status=? AND {where}",
-                               [INDEXED, *params])
-        return np.array(sorted(r[0] for r in rows), dtype=np.int64)
+        return np.array(self.catalog.ids_where(filters.conditions()), dtype=np.int64)
 
     def _exact_candidates(self, snap: _Snapshot, scores: np.ndarray, filters: Filters | None,
                           exclude: set[int], want: int) -> _Candidates:
@@ -504,10 +523,7 @@ class Searcher:
                            exclude: set[int], want: int) -> _Candidates:
         model = self.index.model_id
         if filters is not None:
-            where, params = filters.where("p")
-            count = int(self.catalog._q(
-                f"SELECT COUNT(*) FROM photos p JOIN embeddings e ON e.photo_id=p.id "
-                f"WHERE e.model_id=? AND p.status=? AND {where}", [model, INDEXED, *params])[0][0])
+            count = self.catalog.count_with_vectors_where(model, filters.conditions())
             if count <= self.selective_max:
                 ids = self._filter_ids(filters)
                 assert ids is not None
@@ -598,13 +614,9 @@ class Searcher:
 
     def _list_filtered(self, filters: Filters, sort: str, limit: int,
                        stack: bool) -> SearchResponse:
-        where, params = filters.where()
-        order = "ASC" if sort == "oldest" else "DESC"
         want = limit if not stack else int(limit * 1.25) + 10
-        rows = self.catalog._q(
-            f"SELECT id FROM photos WHERE status=? AND {where} "
-            f"ORDER BY taken_at IS NULL, taken_at {order}, id LIMIT ?", [INDEXED, *params, want])
-        ids = [r[0] for r in rows]
+        ids = self.catalog.ids_by_date_where(filters.conditions(),
+                                             oldest_first=sort == "oldest", limit=want)
         photos = self.catalog.photos_by_id(ids)
         results = [SearchResult(photos[i], 0.0, best=True) for i in ids if i in photos]
         if stack and results:
