@@ -25,8 +25,9 @@ from PySide6.QtWidgets import (
 )
 
 from clipgallery.app import formatting
+from clipgallery.core import formats
 
-FILE_TYPES = ("jpeg", "png", "heic", "webp", "tiff", "raw", "gif", "bmp", "avif")
+FILE_TYPES = formats.kinds()
 ORIENTATIONS = ("landscape", "portrait", "square")
 SORTS = (("Relevance", "relevance"), ("Newest first", "date"), ("Oldest first", "oldest"))
 EDIT_DELAY_MS = 400

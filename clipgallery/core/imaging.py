@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from clipgallery.core import formats as _formats
 from clipgallery.core import metadata as _md
 
 try:  # HEIC / HEIF through libheif
@@ -59,33 +60,17 @@ __all__ = [
     "is_image_path", "file_type", "decode", "thumbnail",
 ]
 
-RAW_EXTENSIONS: frozenset[str] = frozenset({
-    ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".dng", ".raf",
-    ".orf", ".rw2", ".pef", ".srw", ".kdc", ".dcr", ".mrw", ".3fr", ".erf", ".mef",
-    ".mos", ".x3f", ".rwl", ".iiq",
-})
-
-_FILE_TYPES: dict[str, str] = {
-    ".jpg": "jpeg", ".jpeg": "jpeg", ".jpe": "jpeg", ".jfif": "jpeg",
-    ".png": "png",
-    ".webp": "webp",
-    ".tif": "tiff", ".tiff": "tiff",
-    ".bmp": "bmp",
-    ".gif": "gif",
-    ".heic": "heic", ".heif": "heic", ".hif": "heic",
-    ".avif": "avif",
-    **{ext: "raw" for ext in RAW_EXTENSIONS},
-}
-
-IMAGE_EXTENSIONS: frozenset[str] = frozenset(_FILE_TYPES)
+# Thin aliases of the registry in :mod:`clipgallery.core.formats` (kept for callers).
+RAW_EXTENSIONS: frozenset[str] = frozenset(
+    s for ft in _formats.file_types() if ft.decoder == _formats.LIBRAW for s in ft.suffixes)
+IMAGE_EXTENSIONS: frozenset[str] = _formats.suffixes()
 #: The file types a filter can name ("jpeg", "heic", "raw", ...).
-FILE_TYPES: frozenset[str] = frozenset(_FILE_TYPES.values())
+FILE_TYPES: frozenset[str] = frozenset(_formats.kinds())
 
 DEFAULT_MAX_PIXELS: int = 200_000_000
 
-# Pillow formats we are willing to parse.  Everything else (EPS through Ghostscript,
-# PSD, ICO, FITS, ...) is refused even when renamed to .jpg.
-_PIL_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "DIB", "GIF", "HEIF", "AVIF")
+# Pillow formats we are willing to parse (see formats.pillow_formats).
+_PIL_FORMATS = _formats.pillow_formats()
 
 _TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -129,18 +114,10 @@ def _ext(path: os.PathLike | str | bytes) -> str:
     return os.path.splitext(os.fsdecode(os.fspath(path)))[1].lower()
 
 
-def is_image_path(path: os.PathLike | str) -> bool:
-    """Whether the file name has a supported image extension (case-insensitive)."""
-    return _ext(path) in IMAGE_EXTENSIONS
-
-
-def file_type(path: os.PathLike | str) -> str:
-    """Short type from the extension: 'jpeg', 'png', 'heic', 'raw', ...
-
-    Unknown extensions give the extension without its dot; no extension gives 'unknown'.
-    """
-    ext = _ext(path)
-    return _FILE_TYPES.get(ext) or ext[1:] or "unknown"
+#: Whether the file name has a supported image extension (case-insensitive).
+is_image_path = _formats.is_image_path
+#: Short type from the extension: 'jpeg', 'png', 'heic', 'raw', ... (formats.kind_for).
+file_type = _formats.kind_for
 
 
 # -- public API -------------------------------------------------------------------------
@@ -289,7 +266,7 @@ def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
 
 
 def _load(data: bytes, ext: str, req: _Request) -> _Out:
-    if ext in RAW_EXTENSIONS:
+    if ext in RAW_EXTENSIONS:  # the registry's LIBRAW-decoded suffixes
         out = _load_raw(data, req)
         if out is not None:
             return out
