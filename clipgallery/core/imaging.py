@@ -26,6 +26,7 @@ import os
 import stat
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -571,13 +572,34 @@ def _load_raw(data: bytes, req: _Request) -> _Out | None:
 
 
 def _load_raw_opened(raw, data: bytes, req: _Request) -> _Out:
+    """Decode an opened RAW: its embedded preview when big enough, else a half-size
+    decode of the sensor data; then its metadata."""
     sizes = raw.sizes
     sensor = (int(sizes.width), int(sizes.height))
     _check_pixels(sensor, req.max_pixels)
     raw_o = _FLIP_TO_EXIF.get(int(sizes.flip), 1)
     ow, oh = (sensor[1], sensor[0]) if raw_o in _SWAPS_AXES else sensor
 
-    # How big an embedded preview must be to stand in for the RAW.
+    image, preview = _raw_preview(raw, sensor, raw_o, _preview_usable(req, ow, oh), req)
+    unpacked = False
+    if image is None:
+        # Half size: each 2x2 Bayer block becomes one pixel, no demosaicing at all.
+        # LibRaw applies the flip (orientation) itself.
+        rgb = raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8)
+        unpacked = True
+        image = _finish(Image.fromarray(rgb), None, 1, req.min_side)
+
+    meta = _md.empty_metadata()
+    if req.want_meta:
+        meta = _raw_metadata(raw, data, preview, req, unpacked)
+    meta["width"], meta["height"] = ow, oh
+    meta["file_type"] = file_type(req.path)
+    meta["orientation"] = raw_o
+    return _Out(image=image, width=ow, height=oh, meta=meta)
+
+
+def _preview_usable(req: _Request, ow: int, oh: int) -> Callable[[int, int], bool]:
+    """How big an embedded preview must be to stand in for an ``ow`` x ``oh`` RAW."""
     if req.thumb_size is not None:
         def usable(w: int, h: int) -> bool:
             return max(w, h) >= min(req.thumb_size, max(ow, oh))
@@ -587,9 +609,17 @@ def _load_raw_opened(raw, data: bytes, req: _Request) -> _Out:
     else:
         def usable(w: int, h: int) -> bool:
             return min(w, h) * 4 >= min(ow, oh)
+    return usable
 
+
+def _raw_preview(raw, sensor: tuple[int, int], raw_o: int,
+                 usable: Callable[[int, int], bool], req: _Request
+                 ) -> tuple[Image.Image | None, Image.Image | None]:
+    """``(image, preview)``: the finished image from the RAW's embedded preview (None
+    when there is none fit to use) and the opened JPEG preview (None when there is
+    none), which is also a metadata source."""
     image: Image.Image | None = None
-    preview: Image.Image | None = None  # the JPEG preview, also a metadata source
+    preview: Image.Image | None = None
     try:
         thumb = raw.extract_thumb()
     except (rawpy.LibRawError, rawpy.NotSupportedError):
@@ -617,21 +647,7 @@ def _load_raw_opened(raw, data: bytes, req: _Request) -> _Out:
             bitmap = Image.fromarray(arr[..., :3] if arr.ndim == 3 else arr)
             o = _preview_orientation(bitmap.size, sensor, raw_o, None)
             image = _finish(bitmap, None, o, req.min_side)
-    unpacked = False
-    if image is None:
-        # Half size: each 2x2 Bayer block becomes one pixel, no demosaicing at all.
-        # LibRaw applies the flip (orientation) itself.
-        rgb = raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8)
-        unpacked = True
-        image = _finish(Image.fromarray(rgb), None, 1, req.min_side)
-
-    meta = _md.empty_metadata()
-    if req.want_meta:
-        meta = _raw_metadata(raw, data, preview, req, unpacked)
-    meta["width"], meta["height"] = ow, oh
-    meta["file_type"] = file_type(req.path)
-    meta["orientation"] = raw_o
-    return _Out(image=image, width=ow, height=oh, meta=meta)
+    return image, preview
 
 
 def _safe_exif(img: Image.Image):
