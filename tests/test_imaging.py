@@ -6,10 +6,13 @@ copy files into tmp_path first.
 
 from __future__ import annotations
 
+import ast
 import io
 import math
 import os
 import shutil
+import subprocess
+import sys
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +23,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from clipgallery.core import imaging, metadata
+from clipgallery.core import formats, imaging, metadata
 from clipgallery.core.imaging import Decoded, DecodeError, decode, thumbnail
 
 CORPUS = Path(os.environ.get("CLIPGALLERY_CORPUS")
@@ -582,6 +585,39 @@ def test_extensions_and_file_types() -> None:
     assert not imaging.is_image_path("README") and not imaging.is_image_path("a.txt")
     assert not imaging.is_image_path("jpg") and not imaging.is_image_path(".jpg/README")
     assert imaging.DEFAULT_MAX_PIXELS >= 100_000_000
+
+
+def test_the_registry_is_the_one_list_of_file_types() -> None:
+    types = formats.file_types()
+    assert formats.kinds() == tuple(ft.kind for ft in types)
+    assert formats.kinds()[:3] == ("jpeg", "png", "heic")  # the filter bar's order
+    assert imaging.FILE_TYPES == frozenset(formats.kinds())
+    assert imaging.IMAGE_EXTENSIONS == formats.suffixes()
+    assert sum(len(ft.suffixes) for ft in types) == len(formats.suffixes())  # no repeats
+    assert imaging.RAW_EXTENSIONS == frozenset(formats.get("x.dng").suffixes)
+    assert formats.get("x.DNG").decoder == formats.LIBRAW
+    assert all(ft.decoder == formats.PILLOW and ft.pillow_formats
+               for ft in types if ft.kind != "raw")
+    assert set(imaging._PIL_FORMATS) == {"JPEG", "PNG", "WEBP", "TIFF", "BMP", "DIB",
+                                         "GIF", "HEIF", "AVIF"}
+    assert all(m.startswith("image/") for m in formats.mime_types())
+    assert {"image/jpeg", "image/heic", "image/x-adobe-dng"} <= set(formats.mime_types())
+    for ft in types:
+        for suffix in ft.suffixes:
+            assert formats.kind_for("a" + suffix.upper()) == ft.kind
+    with pytest.raises(ValueError, match="already belongs"):
+        formats.register(formats.FileType("jpeg2", "J", (".jpg",), ("image/jpeg",)))
+    assert formats.kind_for("a.jpg") == "jpeg" and "jpeg2" not in formats.kinds()
+
+
+def test_photos_modules_import_no_cycle() -> None:
+    """formats imports nothing of ours; metadata only formats (not imaging)."""
+    code = ("import sys; import clipgallery.core.metadata; "
+            "print(sorted(m for m in sys.modules if m.startswith('clipgallery')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    assert ast.literal_eval(out) == ["clipgallery", "clipgallery.core", "clipgallery.core.formats",
+                         "clipgallery.core.metadata"]
 
 
 # -- metadata ------------------------------------------------------------------------------

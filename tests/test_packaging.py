@@ -71,6 +71,25 @@ def test_metainfo_matches_desktop_entry():
     assert any(f'"{v}"' in init for v in versions), "no <release> for the package version"
 
 
+def test_packaging_names_every_registered_file_type():
+    """The file types the packaging announces come from the one registry (formats)."""
+    from clipgallery.core import formats
+
+    root = ET.parse(METAINFO).getroot()
+    reads = next(li.text for li in root.iter("li") if li.text.startswith("Reads "))
+    for ft in formats.file_types():
+        assert ft.label.lower() in reads.lower(), f"metainfo does not name {ft.label}"
+    cp = configparser.ConfigParser(interpolation=None, strict=True)
+    cp.optionxform = str
+    cp.read(DESKTOP, encoding="utf-8")
+    entry = cp["Desktop Entry"]
+    # "clipgallery gui" opens no file given to it, so the entry claims no MIME type;
+    # once Exec takes files (%F), MimeType must list exactly formats.mime_types().
+    takes_files = any(code in entry["Exec"].split() for code in ("%f", "%F", "%u", "%U"))
+    mime = [m for m in entry.get("MimeType", "").split(";") if m]
+    assert mime == (list(formats.mime_types()) if takes_files else [])
+
+
 @pytest.mark.skipif(shutil.which("appstreamcli") is None,
                     reason="appstreamcli not installed (Debian: appstream)")
 def test_metainfo_validates():

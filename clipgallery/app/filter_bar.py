@@ -28,9 +28,10 @@ from PySide6.QtWidgets import (
 )
 
 from clipgallery.app import formatting
+from clipgallery.core import formats
 from clipgallery.core.filters import FILTERS, ORIENTATIONS, SORT_LABELS, SORTS
 
-FILE_TYPES = ("jpeg", "png", "heic", "webp", "tiff", "raw", "gif", "bmp", "avif")
+FILE_TYPES = formats.kinds()
 EDIT_DELAY_MS = 400
 _DATE_FIELDS = ("after", "before")  # checked together (see dates_valid)
 

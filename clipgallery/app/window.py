@@ -58,6 +58,7 @@ from clipgallery.app.search_worker import SearchWorker
 from clipgallery.app.settings import THUMB_MAX, THUMB_MIN, WindowSettings
 from clipgallery.app.sidebar import FolderSidebar
 from clipgallery.app.thumbnail_cache import ThumbnailCache
+from clipgallery.core import formats
 from clipgallery.core import paths as core_paths
 
 if TYPE_CHECKING:
@@ -68,9 +69,6 @@ log = logging.getLogger(__name__)
 SEARCH_DELAY_MS = 250  # results as you type, after this pause
 REFRESH_MS = 1000  # re-run the query at most this often while photos are being indexed
 STATUS_MESSAGE_MS = 8000
-# What a drop of a file means "search by this image" (checked by name: no decoding here).
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff",
-                            ".heic", ".heif", ".avif"})
 
 
 class MainWindow(QMainWindow):
@@ -973,7 +971,7 @@ class MainWindow(QMainWindow):
             p = Path(u.toLocalFile())
             if p.is_dir():
                 folders.append(p)
-            elif p.suffix.lower() in IMAGE_SUFFIXES and p.is_file():
+            elif formats.is_image_path(p) and p.is_file():  # by name: no decoding
                 images.append(p)
         return folders, images
 

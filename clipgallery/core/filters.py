@@ -23,7 +23,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 
-from clipgallery.core import imaging
+from clipgallery.core import formats
 from clipgallery.core.catalog import Condition, Photo, encode_path, path_prefix_range
 
 
@@ -112,10 +112,9 @@ def normalise_file_type(value: str) -> str:
     v = value.strip().lower().lstrip(".")
     if not v:
         raise QueryError("The file type is empty (e.g. jpeg, png, heic, raw).")
-    known = set(imaging.FILE_TYPES)
-    if v in known:
+    if v in formats.kinds():
         return v
-    return imaging.file_type("x." + v) if imaging.is_image_path("x." + v) else v
+    return formats.kind_for("x." + v) if formats.is_image_path("x." + v) else v
 
 
 def _parse_file_type(value: object) -> str | None:

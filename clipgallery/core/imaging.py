@@ -26,11 +26,13 @@ import os
 import stat
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from clipgallery.core import formats as _formats
 from clipgallery.core import metadata as _md
 
 try:  # HEIC / HEIF through libheif
@@ -59,33 +61,17 @@ __all__ = [
     "is_image_path", "file_type", "decode", "thumbnail",
 ]
 
-RAW_EXTENSIONS: frozenset[str] = frozenset({
-    ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".dng", ".raf",
-    ".orf", ".rw2", ".pef", ".srw", ".kdc", ".dcr", ".mrw", ".3fr", ".erf", ".mef",
-    ".mos", ".x3f", ".rwl", ".iiq",
-})
-
-_FILE_TYPES: dict[str, str] = {
-    ".jpg": "jpeg", ".jpeg": "jpeg", ".jpe": "jpeg", ".jfif": "jpeg",
-    ".png": "png",
-    ".webp": "webp",
-    ".tif": "tiff", ".tiff": "tiff",
-    ".bmp": "bmp",
-    ".gif": "gif",
-    ".heic": "heic", ".heif": "heic", ".hif": "heic",
-    ".avif": "avif",
-    **{ext: "raw" for ext in RAW_EXTENSIONS},
-}
-
-IMAGE_EXTENSIONS: frozenset[str] = frozenset(_FILE_TYPES)
+# Thin aliases of the registry in :mod:`clipgallery.core.formats` (kept for callers).
+RAW_EXTENSIONS: frozenset[str] = frozenset(
+    s for ft in _formats.file_types() if ft.decoder == _formats.LIBRAW for s in ft.suffixes)
+IMAGE_EXTENSIONS: frozenset[str] = _formats.suffixes()
 #: The file types a filter can name ("jpeg", "heic", "raw", ...).
-FILE_TYPES: frozenset[str] = frozenset(_FILE_TYPES.values())
+FILE_TYPES: frozenset[str] = frozenset(_formats.kinds())
 
 DEFAULT_MAX_PIXELS: int = 200_000_000
 
-# Pillow formats we are willing to parse.  Everything else (EPS through Ghostscript,
-# PSD, ICO, FITS, ...) is refused even when renamed to .jpg.
-_PIL_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "DIB", "GIF", "HEIF", "AVIF")
+# Pillow formats we are willing to parse (see formats.pillow_formats).
+_PIL_FORMATS = _formats.pillow_formats()
 
 _TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -129,18 +115,10 @@ def _ext(path: os.PathLike | str | bytes) -> str:
     return os.path.splitext(os.fsdecode(os.fspath(path)))[1].lower()
 
 
-def is_image_path(path: os.PathLike | str) -> bool:
-    """Whether the file name has a supported image extension (case-insensitive)."""
-    return _ext(path) in IMAGE_EXTENSIONS
-
-
-def file_type(path: os.PathLike | str) -> str:
-    """Short type from the extension: 'jpeg', 'png', 'heic', 'raw', ...
-
-    Unknown extensions give the extension without its dot; no extension gives 'unknown'.
-    """
-    ext = _ext(path)
-    return _FILE_TYPES.get(ext) or ext[1:] or "unknown"
+#: Whether the file name has a supported image extension (case-insensitive).
+is_image_path = _formats.is_image_path
+#: Short type from the extension: 'jpeg', 'png', 'heic', 'raw', ... (formats.kind_for).
+file_type = _formats.kind_for
 
 
 # -- public API -------------------------------------------------------------------------
@@ -289,7 +267,7 @@ def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
 
 
 def _load(data: bytes, ext: str, req: _Request) -> _Out:
-    if ext in RAW_EXTENSIONS:
+    if ext in RAW_EXTENSIONS:  # the registry's LIBRAW-decoded suffixes
         out = _load_raw(data, req)
         if out is not None:
             return out
@@ -594,13 +572,34 @@ def _load_raw(data: bytes, req: _Request) -> _Out | None:
 
 
 def _load_raw_opened(raw, data: bytes, req: _Request) -> _Out:
+    """Decode an opened RAW: its embedded preview when big enough, else a half-size
+    decode of the sensor data; then its metadata."""
     sizes = raw.sizes
     sensor = (int(sizes.width), int(sizes.height))
     _check_pixels(sensor, req.max_pixels)
     raw_o = _FLIP_TO_EXIF.get(int(sizes.flip), 1)
     ow, oh = (sensor[1], sensor[0]) if raw_o in _SWAPS_AXES else sensor
 
-    # How big an embedded preview must be to stand in for the RAW.
+    image, preview = _raw_preview(raw, sensor, raw_o, _preview_usable(req, ow, oh), req)
+    unpacked = False
+    if image is None:
+        # Half size: each 2x2 Bayer block becomes one pixel, no demosaicing at all.
+        # LibRaw applies the flip (orientation) itself.
+        rgb = raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8)
+        unpacked = True
+        image = _finish(Image.fromarray(rgb), None, 1, req.min_side)
+
+    meta = _md.empty_metadata()
+    if req.want_meta:
+        meta = _raw_metadata(raw, data, preview, req, unpacked)
+    meta["width"], meta["height"] = ow, oh
+    meta["file_type"] = file_type(req.path)
+    meta["orientation"] = raw_o
+    return _Out(image=image, width=ow, height=oh, meta=meta)
+
+
+def _preview_usable(req: _Request, ow: int, oh: int) -> Callable[[int, int], bool]:
+    """How big an embedded preview must be to stand in for an ``ow`` x ``oh`` RAW."""
     if req.thumb_size is not None:
         def usable(w: int, h: int) -> bool:
             return max(w, h) >= min(req.thumb_size, max(ow, oh))
@@ -610,9 +609,17 @@ def _load_raw_opened(raw, data: bytes, req: _Request) -> _Out:
     else:
         def usable(w: int, h: int) -> bool:
             return min(w, h) * 4 >= min(ow, oh)
+    return usable
 
+
+def _raw_preview(raw, sensor: tuple[int, int], raw_o: int,
+                 usable: Callable[[int, int], bool], req: _Request
+                 ) -> tuple[Image.Image | None, Image.Image | None]:
+    """``(image, preview)``: the finished image from the RAW's embedded preview (None
+    when there is none fit to use) and the opened JPEG preview (None when there is
+    none), which is also a metadata source."""
     image: Image.Image | None = None
-    preview: Image.Image | None = None  # the JPEG preview, also a metadata source
+    preview: Image.Image | None = None
     try:
         thumb = raw.extract_thumb()
     except (rawpy.LibRawError, rawpy.NotSupportedError):
@@ -640,21 +647,7 @@ def _load_raw_opened(raw, data: bytes, req: _Request) -> _Out:
             bitmap = Image.fromarray(arr[..., :3] if arr.ndim == 3 else arr)
             o = _preview_orientation(bitmap.size, sensor, raw_o, None)
             image = _finish(bitmap, None, o, req.min_side)
-    unpacked = False
-    if image is None:
-        # Half size: each 2x2 Bayer block becomes one pixel, no demosaicing at all.
-        # LibRaw applies the flip (orientation) itself.
-        rgb = raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8)
-        unpacked = True
-        image = _finish(Image.fromarray(rgb), None, 1, req.min_side)
-
-    meta = _md.empty_metadata()
-    if req.want_meta:
-        meta = _raw_metadata(raw, data, preview, req, unpacked)
-    meta["width"], meta["height"] = ow, oh
-    meta["file_type"] = file_type(req.path)
-    meta["orientation"] = raw_o
-    return _Out(image=image, width=ow, height=oh, meta=meta)
+    return image, preview
 
 
 def _safe_exif(img: Image.Image):

@@ -24,6 +24,8 @@ from typing import Any
 
 from PIL import Image
 
+from clipgallery.core import formats
+
 __all__ = ["META_KEYS", "read_metadata", "empty_metadata", "parse_exif_datetime",
            "gps_decimal", "exif_orientation", "clean_text"]
 
@@ -84,11 +86,9 @@ def read_metadata(img: Image.Image, path: os.PathLike | str | bytes, *,
     result are that size after the EXIF orientation is applied.  ``fallback_mtime``
     becomes ``taken_at`` when the EXIF has no usable date.
     """
-    from clipgallery.core.imaging import file_type  # imaging imports this module
-
     meta = empty_metadata()
     try:
-        meta["file_type"] = file_type(path)
+        meta["file_type"] = formats.kind_for(path)
     except Exception:  # noqa: BLE001 - a weird path must not stop metadata
         meta["file_type"] = None
     ifd0, exif_ifd, gps = _exif_dicts(img)
