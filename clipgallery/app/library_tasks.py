@@ -1,6 +1,6 @@
 """Small library jobs off the UI thread: a photo's labels, and the smart albums.
 
-Runs in: the "tasks" thread (a :class:`QThread` whose ``run`` loops here).  It owns its
+Runs in: the "tasks" thread (a :class:`~clipgallery.app.workers.QueueWorker`).  It owns its
 own connection to the catalog (SQLite WAL: album writes are one short transaction and
 never wait long for the indexer) and shares the encoder and the thread-safe vector
 index with the other workers.  The UI thread only calls the ``request_*`` methods
@@ -13,13 +13,14 @@ run in order.
 from __future__ import annotations
 
 import logging
-import threading
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QObject, Signal
+
+from clipgallery.app.workers import Job, QueueWorker
 
 if TYPE_CHECKING:  # importing these loads torch: never on the UI thread
     from clipgallery.core.catalog import Catalog
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 LABELS_K = 5
 
 
-class LibraryTasks(QThread):
+class LibraryTasks(QueueWorker):
     """The tasks thread."""
 
     labels_ready = Signal(int, object)  # photo id, [(label, probability), ...]
@@ -42,28 +43,23 @@ class LibraryTasks(QThread):
 
     def __init__(self, catalog_path: Path, cache_dir: Path | None = None,
                  parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("tasks")
-        self.catalog_path = Path(catalog_path)
+        super().__init__("tasks", catalog_path, parent)
         self.cache_dir = cache_dir
-        self._cond = threading.Condition()
         self._labels: int | None = None
         self._jobs: deque[Callable[[Catalog], None]] = deque()
         self._engine: tuple[Encoder, VectorIndex] | None = None
-        self._stopping = False
-        self._busy = False
 
     # -- any thread -------------------------------------------------------------------
 
     def set_engine(self, encoder: Encoder, index: VectorIndex) -> None:
         with self._cond:
             self._engine = (encoder, index)
-            self._cond.notify()
+            self._wake()
 
     def request_labels(self, photo_id: int) -> None:
         with self._cond:
             self._labels = photo_id
-            self._cond.notify()
+            self._wake()
 
     def request_albums(self) -> None:
         self._queue(self._list_albums)
@@ -91,56 +87,25 @@ class LibraryTasks(QThread):
 
         self._queue(job)
 
-    @property
-    def idle(self) -> bool:
-        with self._cond:
-            return not self._busy and not self._jobs and (
-                self._labels is None or self._engine is None)
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        self.wait(10_000)
-
     def _queue(self, job: Callable[[Catalog], None]) -> None:
         with self._cond:
             self._jobs.append(job)
-            self._cond.notify()
+            self._wake()
 
     # -- the tasks thread ---------------------------------------------------------------
 
-    def run(self) -> None:
-        catalog: Catalog | None = None
-        try:
-            while True:
-                with self._cond:
-                    while not self._stopping and not self._jobs and (
-                            self._labels is None or self._engine is None):
-                        self._cond.wait()
-                    if self._stopping:
-                        return
-                    job = self._jobs.popleft() if self._jobs else None
-                    photo = None
-                    if job is None:
-                        photo, self._labels = self._labels, None
-                    engine = self._engine
-                    self._busy = True
-                try:
-                    if catalog is None:
-                        from clipgallery.core.catalog import Catalog
+    def _has_work(self) -> bool:
+        return bool(self._jobs) or (self._labels is not None and self._engine is not None)
 
-                        catalog = Catalog(self.catalog_path)
-                    if job is not None:
-                        self._run_job(job, catalog)
-                    elif photo is not None and engine is not None:
-                        self._run_labels(photo, catalog, engine)
-                finally:
-                    with self._cond:
-                        self._busy = False
-        finally:
-            if catalog is not None:
-                catalog.close()
+    def _take(self) -> tuple[Job, bool] | None:
+        if self._jobs:
+            job = self._jobs.popleft()
+            return (lambda: self._run_job(job, self.reader())), True
+        photo, self._labels = self._labels, None
+        engine = self._engine
+        if photo is None or engine is None:
+            return None
+        return (lambda: self._run_labels(photo, self.reader(), engine)), True
 
     def _run_job(self, job: Callable[[Catalog], None], catalog: Catalog) -> None:
         try:

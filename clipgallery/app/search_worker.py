@@ -1,6 +1,6 @@
 """Searches, run off the UI thread; the latest query wins.
 
-Runs in: the search thread (a :class:`QThread` whose ``run`` loops here).  It owns
+Runs in: the search thread (a :class:`~clipgallery.app.workers.QueueWorker`).  It owns
 its own reader connection to the catalog (SQLite WAL: reads never wait for the
 indexer) and shares the thread-safe vector index and the encoder with the indexing
 worker.  The UI thread only calls :meth:`SearchWorker.submit` /
@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QObject, Signal
 
 from clipgallery.app.items import Query, ResultItem, ResultSet, rows_by_path
+from clipgallery.app.workers import Job, QueueWorker
 
 if TYPE_CHECKING:  # importing these loads torch: never on the UI thread
     from clipgallery.core.catalog import Catalog
@@ -45,7 +45,7 @@ RESULT_LIMIT = 2000
 BROWSE_LIMIT = 50000  # photos the empty query lists at most (newest first)
 
 
-class SearchWorker(QThread):
+class SearchWorker(QueueWorker):
     """The search thread."""
 
     finished_search = Signal(int, object)  # ticket, ResultSet
@@ -53,17 +53,12 @@ class SearchWorker(QThread):
 
     def __init__(self, catalog_path: Path, parent: QObject | None = None,
                  limit: int = RESULT_LIMIT) -> None:
-        super().__init__(parent)
-        self.setObjectName("search")
-        self.catalog_path = Path(catalog_path)
+        super().__init__("search", catalog_path, parent)
         self.limit = limit
-        self._cond = threading.Condition()
         self._next: tuple[int, Query] | None = None
         self._ticket = 0
-        self._stopping = False
         self._engine: tuple[Encoder, VectorIndex] | None = None
         self._warm: tuple[Encoder, VectorIndex] | None = None  # an engine to warm up
-        self._busy = False
         # Browse rows kept between runs (search thread only): id -> (stamp, item).
         self._browse_cache: dict[int, tuple[tuple, ResultItem]] = {}
 
@@ -74,7 +69,7 @@ class SearchWorker(QThread):
         with self._cond:
             self._ticket += 1
             self._next = (self._ticket, query)
-            self._cond.notify()
+            self._wake()
             return self._ticket
 
     def set_engine(self, encoder: Encoder, index: VectorIndex) -> None:
@@ -83,71 +78,51 @@ class SearchWorker(QThread):
         with self._cond:
             self._engine = (encoder, index)
             self._warm = self._engine
-            self._cond.notify()
+            self._wake()
 
     @property
     def has_engine(self) -> bool:
         with self._cond:
             return self._engine is not None
 
-    @property
-    def idle(self) -> bool:
-        with self._cond:
-            return self._next is None and not self._busy
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        self.wait(10_000)
-
     # -- the search thread --------------------------------------------------------
 
-    def run(self) -> None:
-        catalog: Catalog | None = None
+    def _has_work(self) -> bool:
+        return self._next is not None or self._warm is not None
+
+    def _pending(self) -> bool:
+        return self._next is not None  # warming up is not a pending search
+
+    def _take(self) -> tuple[Job, bool] | None:
+        if self._next is None:  # a waiting query does the warming itself
+            warm, self._warm = self._warm, None
+            if warm is None:
+                return None
+            return (lambda: self._warm_up(warm)), False
+        self._warm = None
+        (ticket, query), self._next = self._next, None
+        engine = self._engine
+        return (lambda: self._serve(ticket, query, engine)), True
+
+    def _warm_up(self, engine: tuple[Encoder, VectorIndex]) -> None:
         try:
-            while True:
-                with self._cond:
-                    while self._next is None and self._warm is None and not self._stopping:
-                        self._cond.wait()
-                    if self._stopping:
-                        return
-                    # A waiting query does the warming itself.
-                    warm = self._warm if self._next is None else None
-                    self._warm = None
-                if warm is not None:
-                    try:
-                        catalog = catalog or self._open_catalog()
-                        from clipgallery.core.search import Searcher
+            catalog = self.reader()
+            from clipgallery.core.search import Searcher
 
-                        Searcher(catalog, warm[1], warm[0]).warm_up()
-                    except Exception:  # noqa: BLE001 - the first search will say what is wrong
-                        log.info("warming up the search failed", exc_info=True)
-                    continue
-                with self._cond:
-                    if self._next is None:
-                        continue
-                    assert self._next is not None
-                    ticket, query = self._next
-                    self._next = None
-                    self._busy = True
-                    engine = self._engine
-                try:
-                    if catalog is None:
-                        catalog = self._open_catalog()
-                    result = self._search(catalog, engine, query)
-                except Exception as e:  # noqa: BLE001 - report, keep serving
-                    self._report_failure(ticket, query, e)
-                else:
-                    self.finished_search.emit(ticket, result)
-                finally:
-                    with self._cond:
-                        self._busy = False
-        finally:
-            if catalog is not None:
-                catalog.close()
+            Searcher(catalog, engine[1], engine[0]).warm_up()
+        except Exception:  # noqa: BLE001 - the first search will say what is wrong
+            log.info("warming up the search failed", exc_info=True)
 
-    def _open_catalog(self) -> Catalog:
+    def _serve(self, ticket: int, query: Query,
+               engine: tuple[Encoder, VectorIndex] | None) -> None:
+        try:
+            result = self._search(self.reader(), engine, query)
+        except Exception as e:  # noqa: BLE001 - report, keep serving
+            self._report_failure(ticket, query, e)
+        else:
+            self.finished_search.emit(ticket, result)
+
+    def _open_reader(self) -> Catalog:
         from clipgallery.core.catalog import Catalog
 
         if not self.catalog_path.exists():
