@@ -133,7 +133,14 @@ class DownloadDialog(QDialog):
         self.bar.setRange(0, 1)
         self.bar.setValue(0)
         self.buttons.setStandardButtons(QDialogButtonBox.StandardButton.Close)
+        self._fit_text()
         self.done.emit("failed", message)
+
+    def _fit_text(self) -> None:
+        """Grow to the new text's wrapped height (a shown dialog does not grow by itself)."""
+        lay = self.layout()
+        lay.activate()
+        self.resize(self.width(), max(self.height(), lay.totalHeightForWidth(self.width())))
 
     def _on_cancelled(self) -> None:
         self._finish("cancelled")
