@@ -19,7 +19,6 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QSizePolicy,
@@ -28,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from clipgallery.app import formatting
+from clipgallery.app.flow_layout import FlowLayout
 from clipgallery.core import formats
 from clipgallery.core.filters import FILTERS, ORIENTATIONS, SORT_LABELS, SORTS
 
@@ -50,7 +50,7 @@ class FilterBar(QFrame):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("filterBar")
-        row = QHBoxLayout(self)
+        row = FlowLayout(self)  # wraps onto a second row in a narrow window
         row.setContentsMargins(16, 6, 12, 6)
         row.setSpacing(6)
 
@@ -95,7 +95,7 @@ class FilterBar(QFrame):
         for w in (self.folder, label("Taken"), self.after, label("–"), self.before,
                   self.camera, self.file_type, self.orientation):
             row.addWidget(w)
-        row.addStretch(1)
+        row.add_stretch()
         row.addWidget(self.sort)
         row.addWidget(self.reset_button)
         for combo in (self.folder, self.file_type, self.orientation, self.sort):
