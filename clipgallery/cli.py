@@ -127,7 +127,8 @@ def _open_searcher(lib, args: argparse.Namespace):
         print("The library is empty: index a folder first "
               "('clipgallery index FOLDER').", file=sys.stderr)
         return None
-    encoder = lib.load_encoder(lib.search_spec(args.model), device=args.device)
+    # warm=(): nothing loads ahead; a search loads the tower it uses when it uses it.
+    encoder = lib.load_encoder(lib.search_spec(args.model), device=args.device, warm=())
     return Searcher(lib.catalog, lib.index_for(encoder), encoder)
 
 
