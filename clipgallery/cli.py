@@ -480,10 +480,20 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if rep.ok or args.repair else 1
 
 
+def _known_folder(catalog, folder: Path) -> bool:
+    """Whether ``folder`` is one of the library's folders or holds photos of it."""
+    return folder in catalog.folders() or sum(catalog.folder_counts(folder).values()) > 0
+
+
 def cmd_folder(args: argparse.Namespace) -> int:
     from clipgallery.core.library import Library
 
     with Library.open(args.library, write=True) as lib:
+        given = args.old if args.folder_command == "relocate" else getattr(args, "path", None)
+        if given is not None and not _known_folder(lib.catalog, Path(os.path.abspath(given))):
+            print(f"error: {os.fsdecode(os.path.abspath(given))} is not a folder of the "
+                  "library (see 'clipgallery folder list')", file=sys.stderr)
+            return 2
         if args.folder_command == "relocate":
             new = Path(os.path.abspath(args.new))
             if not new.is_dir():

@@ -132,8 +132,19 @@ def test_failures_exit_non_zero_with_one_clear_line(lib):
     missing = lib.root / "no-such-photo.jpg"
     assert "is not a file" in lib.fails("search", "--image", missing)
     assert "not in the library" in lib.fails("search", "--similar", missing)
-    assert "not been indexed" in lib.fails("search", "--similar", "99999")
+    assert "There is no photo 99999" in lib.fails("search", "--similar", "99999")
     assert "is not a file" in lib.fails("labels", missing)
+
+
+def test_unknown_folders_are_refused(lib):
+    # Removing or relocating a folder the library does not have is a mistake, not a
+    # success (it used to print "Removed ... 0 photos", and relocate added the target).
+    p = lib.run("folder", "remove", lib.root / "elsewhere")
+    assert p.returncode == 2 and "is not a folder of the library" in p.stderr, p.stderr
+    p = lib.run("folder", "relocate", lib.root / "elsewhere", lib.outside)
+    assert p.returncode == 2 and "is not a folder of the library" in p.stderr, p.stderr
+    assert_clean(p.stderr)
+    assert lib.ok("folder", "list").strip() == str(lib.photos)
 
 
 _WARM_AND_EXIT = r"""
