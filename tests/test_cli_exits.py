@@ -181,3 +181,19 @@ def test_warm_up_threads_are_joinable(lib, monkeypatch):
         assert enc.join_warm_up(timeout=120)
         assert set(enc._sessions) == {"visual", "textual"}
         assert enc.join_warm_up(timeout=0)  # nothing left: returns at once
+
+
+@pytest.mark.parametrize("command", [
+    [], ["index"], ["search"], ["album"], ["album", "add"], ["album", "list"],
+    ["album", "show"], ["album", "remove"], ["duplicates"], ["labels"], ["settings"],
+    ["status"], ["model"], ["model", "list"], ["model", "import"], ["model", "download"],
+    ["model", "use"], ["check"], ["folder"], ["folder", "list"], ["folder", "remove"],
+    ["folder", "relocate"], ["gui"]])
+def test_help_exits_0(command, capsys):
+    from clipgallery.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main([*command, "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: clipgallery {' '.join(command)}".rstrip()), out
