@@ -16,6 +16,9 @@ from pathlib import Path
 
 from clipgallery import __version__
 
+#: What ``ArgumentParser.add_subparsers`` returns.
+Subparsers = argparse._SubParsersAction
+
 
 class _Progress:
     """A one-line progress display on stderr (only when it is a terminal)."""
@@ -127,7 +130,8 @@ def _open_searcher(lib, args: argparse.Namespace):
         print("The library is empty: index a folder first "
               "('clipgallery index FOLDER').", file=sys.stderr)
         return None
-    encoder = lib.load_encoder(lib.search_spec(args.model), device=args.device)
+    # warm=(): nothing loads ahead; a search loads the tower it uses when it uses it.
+    encoder = lib.load_encoder(lib.search_spec(args.model), device=args.device, warm=())
     return Searcher(lib.catalog, lib.index_for(encoder), encoder)
 
 
@@ -479,10 +483,20 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if rep.ok or args.repair else 1
 
 
+def _known_folder(catalog, folder: Path) -> bool:
+    """Whether ``folder`` is one of the library's folders or holds photos of it."""
+    return folder in catalog.folders() or sum(catalog.folder_counts(folder).values()) > 0
+
+
 def cmd_folder(args: argparse.Namespace) -> int:
     from clipgallery.core.library import Library
 
     with Library.open(args.library, write=True) as lib:
+        given = args.old if args.folder_command == "relocate" else getattr(args, "path", None)
+        if given is not None and not _known_folder(lib.catalog, Path(os.path.abspath(given))):
+            print(f"error: {os.fsdecode(os.path.abspath(given))} is not a folder of the "
+                  "library (see 'clipgallery folder list')", file=sys.stderr)
+            return 2
         if args.folder_command == "relocate":
             new = Path(os.path.abspath(args.new))
             if not new.is_dir():
@@ -507,6 +521,8 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line: the options every command takes (``common``), then one
+    sub-parser per command, each made by its ``_*_parser`` function below."""
     # SUPPRESS: an option given before the sub-command is not reset by the sub-parser.
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     common.add_argument("--library", metavar="DIR",
@@ -521,7 +537,14 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Search your photos by what is in them, offline.")
     p.add_argument("--version", action="version", version=f"clipgallery {__version__}")
     sub = p.add_subparsers(dest="command")
+    for add in (_index_parser, _search_parser, _album_parser, _duplicates_parser,
+                _labels_parser, _settings_parser, _status_parser, _model_parser,
+                _check_parser, _folder_parser, _gui_parser):
+        add(sub, common)
+    return p
 
+
+def _index_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     s = sub.add_parser("index", parents=[common], help="add folders and index their photos")
     s.add_argument("paths", nargs="*", help="folders (default: the library's folders)")
     s.add_argument("--batch-size", type=int, default=32)
@@ -533,35 +556,45 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print the summary as JSON")
     s.set_defaults(func=cmd_index)
 
-    from clipgallery.core.filters import FILTERS, SORTS
 
-    def filter_options(parser: argparse.ArgumentParser) -> None:
-        g = parser.add_argument_group("filters")
-        for f in FILTERS:
-            g.add_argument(f.flag, metavar=f.metavar, choices=f.choices, help=f.help)
+def filter_options(parser: argparse.ArgumentParser) -> None:
+    """The filters (--folder, --after, --camera, ...), one option group."""
+    from clipgallery.core.filters import FILTERS
 
-    def query_options(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--image", metavar="FILE_OR_PHOTO",
-                            help="search by an image (a file, or a photo of the library); "
-                                 "with words, by both")
-        parser.add_argument("--good", metavar="PHOTO", action="append",
-                            help="more like this result (repeatable; path or id)")
-        parser.add_argument("--bad", metavar="PHOTO", action="append",
-                            help="less like this result (repeatable; path or id)")
-        parser.add_argument("--sort", choices=SORTS,
-                            default="relevance", help="order (date: newest first)")
+    g = parser.add_argument_group("filters")
+    for f in FILTERS:
+        g.add_argument(f.flag, metavar=f.metavar, choices=f.choices, help=f.help)
 
-    def result_options(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--limit", type=int, default=100, help="results at most")
-        parser.add_argument("--all", action="store_true",
-                            help="show every result, not only the best matches")
-        parser.add_argument("--no-stack", action="store_true",
-                            help="list near-identical photos separately")
-        parser.add_argument("--expand", action="store_true",
-                            help="list the photos of each stack")
-        parser.add_argument("--json", action="store_true",
-                            help="one row per photo, with 'best' and 'stack'")
 
+def query_options(parser: argparse.ArgumentParser) -> None:
+    """What a search looks for besides words (search and album add)."""
+    from clipgallery.core.filters import SORTS
+
+    parser.add_argument("--image", metavar="FILE_OR_PHOTO",
+                        help="search by an image (a file, or a photo of the library); "
+                             "with words, by both")
+    parser.add_argument("--good", metavar="PHOTO", action="append",
+                        help="more like this result (repeatable; path or id)")
+    parser.add_argument("--bad", metavar="PHOTO", action="append",
+                        help="less like this result (repeatable; path or id)")
+    parser.add_argument("--sort", choices=SORTS,
+                        default="relevance", help="order (date: newest first)")
+
+
+def result_options(parser: argparse.ArgumentParser) -> None:
+    """How results are shown (search and album show)."""
+    parser.add_argument("--limit", type=int, default=100, help="results at most")
+    parser.add_argument("--all", action="store_true",
+                        help="show every result, not only the best matches")
+    parser.add_argument("--no-stack", action="store_true",
+                        help="list near-identical photos separately")
+    parser.add_argument("--expand", action="store_true",
+                        help="list the photos of each stack")
+    parser.add_argument("--json", action="store_true",
+                        help="one row per photo, with 'best' and 'stack'")
+
+
+def _search_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     s = sub.add_parser(
         "search", parents=[common], help="search the library",
         description="Search by words (beach -people, 2:sunset + boat, \"quoted phrase\"), "
@@ -573,6 +606,8 @@ def build_parser() -> argparse.ArgumentParser:
     result_options(s)
     s.set_defaults(func=cmd_search)
 
+
+def _album_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     s = sub.add_parser("album", parents=[common], help="smart albums (saved searches)")
     asub = s.add_subparsers(dest="album_command")
     a = asub.add_parser("add", parents=[common], help="save a search as an album")
@@ -593,18 +628,24 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_album, album_command=None)
 
+
+def _duplicates_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     s = sub.add_parser("duplicates", parents=[common],
                        help="groups of near-identical photos in the library")
     s.add_argument("--folder", metavar="DIR", help="only photos under this folder")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_duplicates)
 
+
+def _labels_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     s = sub.add_parser("labels", parents=[common], help="what is in a photo (top labels)")
     s.add_argument("photos", nargs="+", metavar="PHOTO", help="a photo's path or id, or a file")
     s.add_argument("-k", type=int, default=5, help="how many labels")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_labels)
 
+
+def _settings_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     s = sub.add_parser("settings", parents=[common],
                        help="show or change the library's settings (device, fast-indexing)")
     s.add_argument("name", nargs="?", help="device or fast-indexing")
@@ -613,11 +654,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_settings)
 
+
+def _status_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     s = sub.add_parser("status", parents=[common], help="what the library holds")
     s.add_argument("--json", action="store_true")
     s.add_argument("-q", "--quiet", action="store_true", help="do not list skipped files")
     s.set_defaults(func=cmd_status)
 
+
+def _model_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     s = sub.add_parser("model", parents=[common], help="list, download, import or use models")
     msub = s.add_subparsers(dest="model_command")
     m = msub.add_parser("list", parents=[common], help="installed and recommended models")
@@ -636,11 +681,15 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("spec")
     s.set_defaults(func=cmd_model, model_command=None)
 
+
+def _check_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     s = sub.add_parser("check", parents=[common], help="check the library's consistency")
     s.add_argument("--repair", action="store_true", help="fix what is found")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_check)
 
+
+def _folder_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     s = sub.add_parser("folder", parents=[common], help="list, remove or relocate folders")
     fsub = s.add_subparsers(dest="folder_command")
     fsub.add_parser("list", parents=[common])
@@ -652,13 +701,14 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("new")
     s.set_defaults(func=cmd_folder, folder_command=None)
 
+
+def _gui_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     s = sub.add_parser("gui", parents=[common], help="open the desktop app (the default)")
     s.add_argument("--folder", action="append", default=[], help="add this folder")
     s.add_argument("--query", help="search for this at start")
     s.add_argument("--screenshot", metavar="FILE",
                    help="wait for indexing and the query, save a screenshot, exit")
     s.set_defaults(func=cmd_gui)
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:

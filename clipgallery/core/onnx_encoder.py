@@ -20,7 +20,9 @@ Threads: :meth:`OnnxEncoder.encode_images` is called from the indexing thread,
 indexer's decode threads.  ``InferenceSession.run`` is thread-safe, the towers are
 separate sessions, and counters and lazy loads are guarded by locks.  ONNX Runtime's
 intra-op pool has ``threads`` workers that do not busy-wait between operators, so the
-decode threads get the cores back.
+decode threads get the cores back.  :meth:`OnnxEncoder.warm_up` loads towers in threads
+of its own, not daemons and joinable, so that the process never exits while one of them
+is inside ONNX Runtime.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -371,6 +374,7 @@ class OnnxEncoder:
         self._tokenizer_info = info.get("tokenizer")  # a torch-free one was checked at export
         self._sessions: dict[str, Any] = {}
         self._in_torch: set[str] = set()  # towers that failed to load later on
+        self._warmers: list[threading.Thread] = []  # warm_up's loads (joinable)
         try:
             self.preprocess: Callable[[Image.Image], Any] = ImagePreprocess(info["preprocess"])
         except (KeyError, TypeError, ValueError, OnnxBackendError) as e:
@@ -382,11 +386,30 @@ class OnnxEncoder:
 
     def warm_up(self, towers: Sequence[str] = ("visual", "textual")) -> None:
         """Load these towers (and, for text, the tokenizer) in a background thread; their
-        first use waits for that load (and sees its failure)."""
+        first use waits for that load (and sees its failure).
+
+        The threads are not daemons: the interpreter waits for them before it exits.  A
+        daemon thread still inside ONNX Runtime while the process tears down its C++
+        state aborts the process ("terminate called without an active exception",
+        exit code 134) after a command has done its work.  :meth:`join_warm_up` waits
+        for them explicitly."""
         for tower in towers:  # loaded in the background: the first use waits for it
             if tower not in self._sessions:
-                threading.Thread(target=self._warm, args=(tower,), name=f"onnx-load-{tower}",
-                                 daemon=True).start()
+                t = threading.Thread(target=self._warm, args=(tower,),
+                                     name=f"onnx-load-{tower}", daemon=False)
+                with self._lock:
+                    self._warmers = [w for w in self._warmers if w.is_alive()] + [t]
+                t.start()
+
+    def join_warm_up(self, timeout: float | None = None) -> bool:
+        """Wait (at most ``timeout`` seconds in all) for the loads :meth:`warm_up` started;
+        True when none is still running."""
+        with self._lock:
+            warmers = list(self._warmers)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for t in warmers:
+            t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in warmers)
 
     def _warm(self, tower: str) -> None:
         try:

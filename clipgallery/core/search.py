@@ -341,6 +341,8 @@ class Searcher:
                 raise SearchError(f"{os.fsdecode(photo)} is not in the library.")
             pid = row.id
         vec = self.catalog.embedding(pid, self.index.model_id)
+        if vec is None and not self.catalog.photos_by_id([pid]):
+            raise SearchError(f"There is no photo {pid} in the library.")
         if vec is None:
             raise SearchError("That photo has not been indexed with the current model yet.")
         return pid, vec
