@@ -20,9 +20,10 @@ number at once; each call leases its own child (started on demand, reused afterw
 an idle child exits by itself after ``idle_exit`` seconds on POSIX, and all are
 stopped at interpreter exit).  The children run :func:`serve`, one decode at a time.
 
-Frames on the pipes are a 4-byte big-endian length and a pickle: the request is
+Frames on the pipes are a 4-byte big-endian length and a payload: the child first
+says ``ready`` (its start-up does not count against the budget), then each request is
 ``(path, data, min_side, max_pixels, max_bytes)``, the reply ``("ok", Decoded)`` or
-``("error", reason)``.  Pickles only ever come from our own child or parent.
+``("error", reason)``, both pickles (only ever from our own child or parent).
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ TOO_SLOW = "took too long to decode (over {:g} s)"
 CRASHED = "the image decoder crashed on this file"
 
 _BOOT = "from clipgallery.core.guard import serve; serve()"
+_BOOT_TIMEOUT = 60.0
+_READY = b"ready"
 _HEADER = 4
 
 
@@ -154,6 +157,7 @@ class _Child:
             [sys.executable, "-c", _BOOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             env=env, close_fds=True)
         self.replies: queue.Queue[bytes | None] = queue.Queue()
+        self.ready = False
         threading.Thread(target=self._read, name="decoder-reply", daemon=True).start()
         _LIVE.add(self)
 
@@ -169,7 +173,17 @@ class _Child:
         return self.proc.poll() is None
 
     def call(self, request: bytes, timeout: float) -> bytes | None:
-        """The reply to ``request``; None when the child died; TimeoutError if late."""
+        """The reply to ``request``; None when the child died; TimeoutError if late.
+
+        The budget starts once the child is up (its start-up, a fraction of a second
+        that a loaded machine can stretch, is no fault of the file)."""
+        if not self.ready:
+            try:
+                if self.replies.get(timeout=_BOOT_TIMEOUT) != _READY:
+                    return None
+            except queue.Empty:
+                return None
+            self.ready = True
         try:
             _write_frame(self.proc.stdin, request)
         except (OSError, ValueError):
@@ -274,6 +288,7 @@ def serve() -> None:
     inp = sys.stdin.buffer.raw  # unbuffered: select() then sees every pending byte
     idle = float(os.environ.get("CLIPGALLERY_DECODER_IDLE_EXIT") or 0) or None
     _limit_memory(imaging.DEFAULT_MAX_DECODE_BYTES)
+    _write_frame(out, _READY)
     while True:
         if idle is not None and os.name == "posix":
             import select
