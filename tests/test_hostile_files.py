@@ -3,8 +3,8 @@
 Each file is generated here, small on disk but hostile once decoded: a progressive
 JPEG "scan bomb" (thousands of empty scans over a huge declared size: minutes of CPU),
 PNG/TIFF/BMP headers declaring huge images over a few bytes, a real but huge flat PNG
-(over a gigabyte to decode), and an RLE BMP of 1 x 40 million pixels (which made CLIP's
-resize raise ``OverflowError``).  The real ``clipgallery index`` must skip each with a
+(over a gigabyte to decode), and an RLE BMP of 40 million x 1 pixels (which made CLIP's
+resize raise ``OverflowError``, logged with a traceback).  The real ``clipgallery index`` must skip each with a
 clear reason, index the good photos beside them, exit 0, print no traceback, finish
 quickly, and stay within 1.5 GB of memory.
 """
@@ -21,6 +21,7 @@ import time
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -106,10 +107,11 @@ def bmp_declaring(w: int, h: int) -> bytes:
     return _bmp(w, h, 24, 0, b"", bytes(64))
 
 
-def rle_bmp(w: int, h: int) -> bytes:
-    """An RLE8 BMP of ``w`` x ``h`` that ends at once (end-of-bitmap: all background)."""
+def rle_bmp(w: int) -> bytes:
+    """An RLE8 BMP of ``w`` x 1 pixels, complete: runs of 255 (2 bytes each)."""
     palette = b"".join(bytes((i, i, i, 0)) for i in range(256))
-    return _bmp(w, h, 8, 1, palette, b"\x00\x01")
+    runs = b"\xff\x07" * (w // 255) + (bytes((w % 255, 7)) if w % 255 else b"")
+    return _bmp(w, 1, 8, 1, palette, runs + b"\x00\x01")
 
 
 # (file name, content, what its skip reason must say)
@@ -124,8 +126,18 @@ def hostile_files() -> list[tuple[str, bytes, str]]:
         ("declares_huge.bmp", bmp_declaring(14000, 14000),
          "a BMP of 14000×14000 pixels cannot fit in"),
         ("flat_huge.png", flat_png(12000, 12000), "image too large (12000×12000)"),
-        ("rle_strip.bmp", rle_bmp(1, 40_000_000), "1×40000000 pixels is too long and narrow"),
+        ("rle_strip.bmp", rle_bmp(40_000_000), "40000000×1 pixels is too long and narrow"),
     ]
+
+
+def real_flat_png(w: int, h: int) -> bytes:
+    """A real, complete RGB PNG of ``w`` x ``h`` black pixels (fits the memory budget)."""
+    z = zlib.compressobj(9)
+    row = bytes(1 + 3 * w)
+    idat = b"".join(z.compress(row) for _ in range(h)) + z.flush()
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat)
+            + _png_chunk(b"IEND", b""))
 
 
 # -- the decoder refuses each from its header, at once ----------------------------------
@@ -146,12 +158,12 @@ def test_decode_refuses_hostile_file_from_its_header(name, data, reason):
 def test_real_photos_pass_the_screen(tmp_path):
     # A real progressive photo, a big flat PNG that fits the budget, a panorama.
     buf = io.BytesIO()
-    synthetic.draw("red", "circle", "white", synthetic.np.random.default_rng(1)).resize(
+    synthetic.draw("red", "circle", "white", np.random.default_rng(1)).resize(
         (3000, 2000)).save(buf, "JPEG", progressive=True, quality=90)
     assert imaging.screen("p.jpg", buf.getvalue(), min_side=224) > 0
     assert imaging.decode("p.jpg", buf.getvalue(), min_side=224).width == 3000
-    assert imaging.screen("f.png", flat_png(6000, 6000), min_side=224) < imaging.\
-        DEFAULT_MAX_DECODE_BYTES
+    need = imaging.screen("f.png", flat_png(6000, 6000), min_side=224)
+    assert need < imaging.DEFAULT_MAX_DECODE_BYTES
     pano = io.BytesIO()
     Image.new("RGB", (4000, 500), "blue").save(pano, "PNG")
     assert imaging.decode("pano.png", pano.getvalue(), min_side=224).width == 4000
@@ -174,7 +186,7 @@ def test_guard_kills_a_decode_past_its_time_budget():
         t0 = time.monotonic()
         with pytest.raises(imaging.DecodeError, match=r"^took too long to decode \(over 1 s\)$"):
             g.decode("slow.jpg", slow, min_side=224)
-        assert time.monotonic() - t0 < 1.9  # killed at the budget, not left to finish
+        assert time.monotonic() - t0 < 2.0  # killed at the budget, not left to finish
         assert g.decode("good.jpg", good.getvalue(), min_side=224).meta["file_type"] == "jpeg"
         with pytest.raises(imaging.DecodeError, match="not an image"):
             g.decode("x.jpg", b"not an image at all")
@@ -229,16 +241,27 @@ print(json.dumps({"rc": proc.returncode, "elapsed": time.monotonic() - t0,
 def test_index_skips_hostile_files_quickly_and_indexes_the_good_ones(tmp_path, tiny_model):
     folder = tmp_path / "photos"
     good = [p for p, _ in synthetic.make_folder(folder, 8, seed=15)]
-    bad = hostile_files()
+    # Two that pass the header checks: a big real PNG (decoded in a child, within the
+    # memory budget) and a scan bomb just under the scan limits, seconds of CPU, that
+    # only the time budget (2 s here) stops.
+    (folder / "big_flat.png").write_bytes(real_flat_png(7000, 7000))
+    good.append(folder / "big_flat.png")
+    bad = [*hostile_files(), ("slow_bomb.jpg", scan_bomb(8000, 8000, 900),
+                              "took too long to decode (over 2 s)")]
     for name, data, _ in bad:
         (folder / name).write_bytes(data)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CLIPGALLERY_DECODE_TIMEOUT": "2"}
+    # First the model alone (its one-time ONNX export loads torch: ~1 GB, not ours).
+    (tmp_path / "empty").mkdir()
+    subprocess.run([sys.executable, "-m", "clipgallery", "index", str(tmp_path / "empty"),
+                    "--library", str(tmp_path / "warm"), "--model", tiny_model], cwd=ROOT,
+                   capture_output=True, timeout=300, env=env, check=True)
     library = tmp_path / "library"
     cmd = [sys.executable, "-m", "clipgallery", "index", str(folder), "--library",
            str(library), "--model", tiny_model, "--batch-size", "4", "--json"]
     # Without the checks the scan bomb alone takes minutes of CPU: stop waiting at 150 s.
     run = subprocess.run([sys.executable, "-c", _RUNNER, "150", *cmd], cwd=ROOT,
-                         capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+                         capture_output=True, text=True, timeout=300, env=env)
     assert run.returncode == 0, run.stderr
     res = json.loads(run.stdout)
     print(f"index: {res['elapsed']:.1f} s, peak RSS {res['maxrss'] / GB:.2f} GB (largest "

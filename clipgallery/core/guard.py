@@ -42,9 +42,9 @@ from clipgallery.core import imaging
 __all__ = ["DEFAULT_TIME_BUDGET", "DEFAULT_MEMORY_BUDGET", "TOO_SLOW", "DecodeGuard",
            "decode", "serve"]
 
-#: Seconds one decode may take before its child is killed.  A real photo decodes in
-#: well under a second (a 200-megapixel TIFF in a few); the queue behind a hostile file
-#: waits at most this long.
+#: Seconds one decode may take before its child is killed (``CLIPGALLERY_DECODE_TIMEOUT``
+#: overrides it).  A real photo decodes in well under a second (a 200-megapixel TIFF in
+#: a few); the queue behind a hostile file waits at most this long.
 DEFAULT_TIME_BUDGET: float = 15.0
 #: Bytes that all decodes running at once may need together.
 DEFAULT_MEMORY_BUDGET: int = imaging.DEFAULT_MAX_DECODE_BYTES
@@ -243,9 +243,17 @@ def decode(path: os.PathLike | str, data: bytes, *, min_side: int | None = None,
     global _DEFAULT
     with _DEFAULT_LOCK:
         if _DEFAULT is None:
-            _DEFAULT = DecodeGuard()
+            _DEFAULT = DecodeGuard(time_budget=_time_budget_from_env())
         guard = _DEFAULT
     return guard.decode(path, data, min_side=min_side, max_pixels=max_pixels)
+
+
+def _time_budget_from_env() -> float:
+    try:
+        value = float(os.environ.get("CLIPGALLERY_DECODE_TIMEOUT") or DEFAULT_TIME_BUDGET)
+    except ValueError:
+        return DEFAULT_TIME_BUDGET
+    return value if value > 0 else DEFAULT_TIME_BUDGET
 
 
 # -- the pipes ------------------------------------------------------------------------

@@ -335,7 +335,7 @@ def _check_cost(img: Image.Image, data: bytes, req: _Request) -> int:
     if max(w, h) > _MAX_ASPECT * min(w, h):
         raise DecodeError(f"not a photo: {w}×{h} pixels is too long and narrow "
                           f"(over {_MAX_ASPECT}:1)")
-    if img.format == "JPEG":
+    if img.format in ("JPEG", "MPO"):  # MPO: JPEGs one after another (phones)
         need = _jpeg_cost(img, data, req)
     else:
         _check_declared_size(img, data)
@@ -390,6 +390,12 @@ def _jpeg_cost(img: Image.Image, data: bytes, req: _Request) -> int:
     return need
 
 
+def _as_tuple(value: object) -> tuple:
+    if value is None:
+        return ()
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
+
+
 def _check_declared_size(img: Image.Image, data: bytes) -> None:
     """Refuse a PNG, TIFF or uncompressed BMP that declares more pixels than its bytes
     can hold: it is cut short, and decoding it would first allocate the declared size."""
@@ -411,11 +417,10 @@ def _check_declared_size(img: Image.Image, data: bytes) -> None:
                               f"cannot fit in {n} bytes")
     elif img.format == "TIFF":
         tags = getattr(img, "tag_v2", None) or {}
-        offsets = tags.get(273) or tags.get(324) or ()
-        counts = tags.get(279) or tags.get(325) or ()
-        bits = tags.get(258) or (8,)
-        bits = sum(bits) if isinstance(bits, tuple) else int(bits)
-        short = any(int(o) + int(c) > n for o, c in zip(offsets, counts))
+        offsets = _as_tuple(tags.get(273) or tags.get(324))
+        counts = _as_tuple(tags.get(279) or tags.get(325))
+        bits = sum(int(b) for b in _as_tuple(tags.get(258) or 8))
+        short = any(int(o) + int(c) > n for o, c in zip(offsets, counts, strict=False))
         if short or (tags.get(259, 1) == 1 and n < w * h * bits // 8):
             raise DecodeError(f"truncated or corrupt image: a TIFF of {w}×{h} pixels "
                               f"cannot fit in {n} bytes")
