@@ -15,6 +15,14 @@ Decoding is made cheap for the two callers, who never need full resolution:
 * camera RAW: the embedded JPEG preview, else a half-size RAW decode (no demosaic);
 * anything else: decoded in full, then box-reduced by an integer factor.
 
+Hostile files are refused before any pixel is decoded, from what their headers declare
+(:func:`screen`): more pixels than ``max_pixels``; more memory to decode than
+``max_bytes``; a PNG, TIFF or uncompressed BMP that declares far more pixels than its bytes
+can hold; a shape no photo has (over 100:1); a progressive JPEG whose scans would make
+libjpeg walk its whole coefficient buffer thousands of times (a "scan bomb": 170 KB
+that takes minutes of CPU).  What headers cannot reveal is bounded by
+:mod:`clipgallery.core.guard`, which decodes in a child process it can kill.
+
 Every bad input gives :class:`DecodeError` with a short reason fit to show a user.
 """
 
@@ -58,7 +66,8 @@ Image.init()
 
 __all__ = [
     "IMAGE_EXTENSIONS", "RAW_EXTENSIONS", "DEFAULT_MAX_PIXELS", "DecodeError", "Decoded",
-    "is_image_path", "file_type", "decode", "thumbnail",
+    "DEFAULT_MAX_DECODE_BYTES", "is_image_path", "file_type", "decode", "thumbnail",
+    "screen",
 ]
 
 # Thin aliases of the registry in :mod:`clipgallery.core.formats` (kept for callers).
@@ -69,6 +78,22 @@ IMAGE_EXTENSIONS: frozenset[str] = _formats.suffixes()
 FILE_TYPES: frozenset[str] = frozenset(_formats.kinds())
 
 DEFAULT_MAX_PIXELS: int = 200_000_000
+#: Memory one decode may need (decoded pixels, JPEG coefficient buffers, RGB copies).
+DEFAULT_MAX_DECODE_BYTES: int = 1 << 30
+
+# Longest side over shortest side beyond which a file is no photo (a 360-degree
+# panorama is about 8:1); it also keeps CLIP's resize within int32 sizes.
+_MAX_ASPECT = 100
+# Progressive JPEG: libjpeg walks every block of a scan's components once per scan.
+# A real photo has about 10 scans (mozjpeg up to ~20); 200 megapixels with 30 scans is
+# under 0.3e9 block visits (~1.5 s).  Beyond these a file is a scan bomb.
+_MAX_SCANS = 1000
+_MAX_SCAN_WORK = 1_000_000_000
+# Pillow's in-memory bytes per pixel, by mode (RGB is stored as 4 bytes).
+_MODE_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2,
+               "LA": 4, "La": 4, "PA": 4}
+# Deflate cannot compress better than 1032:1.
+_DEFLATE_RATIO = 1032
 
 # Pillow formats we are willing to parse (see formats.pillow_formats).
 _PIL_FORMATS = _formats.pillow_formats()
@@ -125,22 +150,25 @@ file_type = _formats.kind_for
 
 def decode(path: os.PathLike | str, data: bytes | None = None, *,
            min_side: int | None = None,
-           max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
+           max_pixels: int = DEFAULT_MAX_PIXELS,
+           max_bytes: int = DEFAULT_MAX_DECODE_BYTES) -> Decoded:
     """Decode a photo to an oriented RGB image, its original size and its metadata.
 
     ``data`` is the file's content when the caller already read it (else it is read
     from ``path``; ``path`` still gives the type and the fallback date).  With
     ``min_side`` the image is reduced cheaply while its shorter side stays
-    ``>= min_side`` (never upscaled).  Raises :class:`DecodeError`, never anything
-    else, for bad input (ValueError only for a non-positive ``min_side``: a bug).
+    ``>= min_side`` (never upscaled).  Files that :func:`screen` refuses are refused
+    before decoding.  Raises :class:`DecodeError`, never anything else, for bad input
+    (ValueError only for a non-positive ``min_side``: a bug).
     """
     if min_side is not None and min_side < 1:
         raise ValueError("min_side must be positive")
-    return _guard(_decode, path, data, min_side, max_pixels)
+    return _guard(_decode, path, data, min_side, max_pixels, max_bytes)
 
 
 def thumbnail(path: os.PathLike | str, size: int, *,
-              max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+              max_pixels: int = DEFAULT_MAX_PIXELS,
+              max_bytes: int = DEFAULT_MAX_DECODE_BYTES) -> Image.Image:
     """An oriented RGB thumbnail that fits in ``size`` x ``size``, keeping the aspect.
 
     Uses the cheapest good-enough source (JPEG draft mode, HEIF or RAW previews).
@@ -148,7 +176,32 @@ def thumbnail(path: os.PathLike | str, size: int, *,
     """
     if size < 1:
         raise ValueError("size must be positive")
-    return _guard(_thumbnail, path, size, max_pixels)
+    return _guard(_thumbnail, path, size, max_pixels, max_bytes)
+
+
+def screen(path: os.PathLike | str, data: bytes, *, min_side: int | None = None,
+           max_pixels: int = DEFAULT_MAX_PIXELS,
+           max_bytes: int = DEFAULT_MAX_DECODE_BYTES) -> int:
+    """Judge a file from its headers alone, without decoding a pixel (cheap).
+
+    Returns about how many bytes :func:`decode` with the same arguments will need;
+    raises :class:`DecodeError` with the reason :func:`decode` would give for a file
+    it refuses before decoding (too many pixels, too much memory, a declared size its
+    bytes cannot hold, a scan bomb, an unreadable header).  Camera RAW files are
+    judged by LibRaw when decoded; for them this is a fixed estimate.
+    """
+    if _ext(path) in RAW_EXTENSIONS:
+        return min(max_bytes, 256 << 20)
+    if not data:
+        raise DecodeError("empty file (0 bytes)")
+    req = _Request(min_side=min_side, thumb_size=None, max_pixels=max_pixels,
+                   want_meta=False, path=path, mtime=None, max_bytes=max_bytes)
+    img = _guard(_open_pillow, data)
+    try:
+        _check_pixels(img.size, max_pixels)
+        return _guard(_check_cost, img, data, req)
+    finally:
+        img.close()
 
 
 def _guard(fn, *args):
@@ -165,7 +218,7 @@ def _guard(fn, *args):
         raise DecodeError(f"cannot decode image: {_describe(e)}") from e
 
 
-def _decode(path, data, min_side, max_pixels) -> Decoded:
+def _decode(path, data, min_side, max_pixels, max_bytes) -> Decoded:
     if data is None:
         data, mtime = _read(path)
     else:
@@ -174,17 +227,17 @@ def _decode(path, data, min_side, max_pixels) -> Decoded:
     if not data:
         raise DecodeError("empty file (0 bytes)")
     req = _Request(min_side=min_side, thumb_size=None, max_pixels=max_pixels,
-                   want_meta=True, path=path, mtime=mtime)
+                   want_meta=True, path=path, mtime=mtime, max_bytes=max_bytes)
     out = _load(data, _ext(path), req)
     return Decoded(image=out.image, width=out.width, height=out.height, meta=out.meta)
 
 
-def _thumbnail(path, size, max_pixels) -> Image.Image:
+def _thumbnail(path, size, max_pixels, max_bytes) -> Image.Image:
     data, _ = _read(path)
     if not data:
         raise DecodeError("empty file (0 bytes)")
     req = _Request(min_side=None, thumb_size=size, max_pixels=max_pixels,
-                   want_meta=False, path=path, mtime=None)
+                   want_meta=False, path=path, mtime=None, max_bytes=max_bytes)
     img = _load(data, _ext(path), req).image
     if img.width > size or img.height > size:
         img.thumbnail((size, size), Image.Resampling.BICUBIC)
@@ -201,6 +254,7 @@ class _Request:
     want_meta: bool
     path: os.PathLike | str
     mtime: float | None
+    max_bytes: int = DEFAULT_MAX_DECODE_BYTES
 
 
 @dataclass
@@ -264,6 +318,112 @@ def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
     if w * h > max_pixels:
         raise DecodeError(f"image too large: {_megapixels(w * h)} megapixels "
                           f"(limit {_megapixels(max_pixels)})")
+
+
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _mb(n: int) -> str:
+    return f"{max(1, round(n / (1 << 20)))} MB"
+
+
+def _check_cost(img: Image.Image, data: bytes, req: _Request) -> int:
+    """Refuse, from an opened (not loaded) image's header, what no photo looks like or
+    what would cost too much to decode; else return the bytes the decode will need."""
+    w, h = img.size
+    if max(w, h) > _MAX_ASPECT * min(w, h):
+        raise DecodeError(f"not a photo: {w}×{h} pixels is too long and narrow "
+                          f"(over {_MAX_ASPECT}:1)")
+    if img.format in ("JPEG", "MPO"):  # MPO: JPEGs one after another (phones)
+        need = _jpeg_cost(img, data, req)
+    else:
+        _check_declared_size(img, data)
+        per_pixel = _MODE_BYTES.get(img.mode, 4)
+        if img.mode != "RGB":  # converted to an RGB copy before it is reduced
+            per_pixel += 4
+        need = w * h * per_pixel
+    if need > req.max_bytes:
+        raise DecodeError(f"image too large ({w}×{h}): decoding it needs about "
+                          f"{_mb(need)} of memory (limit {_mb(req.max_bytes)})")
+    return need
+
+
+def _draft_scale(size: tuple[int, int], req: _Request) -> int:
+    """The DCT scale (1, 2, 4 or 8) Pillow's JPEG draft mode will pick for ``req``."""
+    if req.min_side is not None:
+        want = (req.min_side, req.min_side)
+    elif req.thumb_size is not None:
+        tw, th = _thumb_target(size, req.thumb_size)
+        want = (2 * tw, 2 * th)
+    else:
+        return 1
+    scale = min(size[0] // max(1, want[0]), size[1] // max(1, want[1]))
+    for s in (8, 4, 2):
+        if scale >= s:
+            return s
+    return 1
+
+
+def _jpeg_cost(img: Image.Image, data: bytes, req: _Request) -> int:
+    """Bytes a JPEG decode needs; refuses a progressive scan bomb.
+
+    A progressive JPEG is decoded into a coefficient buffer of the full image (128 bytes
+    a block) and libjpeg walks that buffer once per scan, even for an empty scan.  The
+    scans are counted by their SOS markers (0xFFDA cannot occur inside entropy-coded
+    data; an EXIF thumbnail adds a few, which does not matter here).
+    """
+    w, h = img.size
+    layers = getattr(img, "layer", None) or [(1, 1, 1, 0)]
+    hmax = max(max(int(x[1]), 1) for x in layers)
+    vmax = max(max(int(x[2]), 1) for x in layers)
+    blocks = sum(_ceil(_ceil(w * max(int(x[1]), 1), hmax), 8) *
+                 _ceil(_ceil(h * max(int(x[2]), 1), vmax), 8) for x in layers)
+    scale = _draft_scale((w, h), req)
+    need = 2 * _ceil(w, scale) * _ceil(h, scale) * 4  # output + its RGB copy
+    if img.info.get("progressive") or img.info.get("progression"):
+        scans = data.count(b"\xff\xda")
+        if scans > _MAX_SCANS or blocks * scans > _MAX_SCAN_WORK:
+            raise DecodeError(f"would take too long to decode: progressive JPEG of "
+                              f"{w}×{h} pixels with {scans} scans")
+        need += blocks * 128
+    return need
+
+
+def _as_tuple(value: object) -> tuple:
+    if value is None:
+        return ()
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
+
+
+def _check_declared_size(img: Image.Image, data: bytes) -> None:
+    """Refuse a PNG, TIFF or uncompressed BMP that declares more pixels than its bytes
+    can hold: it is cut short, and decoding it would first allocate the declared size."""
+    w, h = img.size
+    n = len(data)
+    if img.format == "PNG" and data[12:16] == b"IHDR":
+        depth, colour = data[24], data[25]
+        channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(colour, 4)
+        raw = h * (1 + _ceil(w * channels * max(depth, 1), 8))
+        if n * _DEFLATE_RATIO < raw:
+            raise DecodeError(f"truncated or corrupt image: a PNG of {w}×{h} pixels "
+                              f"cannot fit in {n} bytes")
+    elif img.format == "BMP" and img.info.get("compression") == 0 and n >= 30 \
+            and int.from_bytes(data[14:18], "little") >= 40:  # a BITMAPINFOHEADER
+        bits = int.from_bytes(data[28:30], "little")
+        raw = h * ((w * bits + 31) // 32 * 4)
+        if n < raw:
+            raise DecodeError(f"truncated or corrupt image: a BMP of {w}×{h} pixels "
+                              f"cannot fit in {n} bytes")
+    elif img.format == "TIFF":
+        tags = getattr(img, "tag_v2", None) or {}
+        offsets = _as_tuple(tags.get(273) or tags.get(324))
+        counts = _as_tuple(tags.get(279) or tags.get(325))
+        bits = sum(int(b) for b in _as_tuple(tags.get(258) or 8))
+        short = any(int(o) + int(c) > n for o, c in zip(offsets, counts, strict=False))
+        if short or (tags.get(259, 1) == 1 and n < w * h * bits // 8):
+            raise DecodeError(f"truncated or corrupt image: a TIFF of {w}×{h} pixels "
+                              f"cannot fit in {n} bytes")
 
 
 def _load(data: bytes, ext: str, req: _Request) -> _Out:
@@ -505,6 +665,7 @@ def _load_pillow(data: bytes, req: _Request) -> _Out:
     try:
         stored = img.size
         _check_pixels(stored, req.max_pixels)
+        _check_cost(img, data, req)
         if req.min_side is not None:
             img.draft("RGB", (req.min_side, req.min_side))
         elif req.thumb_size is not None:

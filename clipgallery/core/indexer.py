@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from clipgallery.core import imaging, phash
+from clipgallery.core import guard, imaging, phash
 from clipgallery.core.catalog import (
     INDEXED,
     MISSING,
@@ -410,8 +410,10 @@ class Indexer:
         if prep.content_hash in reusable:
             return prep
         try:
-            dec = imaging.decode(job.path, data, min_side=self.encoder.image_size,
-                                 max_pixels=self.max_pixels)
+            # In a child process with a time and memory budget: a hostile file costs
+            # at most guard.DEFAULT_TIME_BUDGET seconds and never the files behind it.
+            dec = guard.decode(job.path, data, min_side=self.encoder.image_size,
+                               max_pixels=self.max_pixels)
             prep.tensor = self.encoder.preprocess_image(dec.image)
             prep.meta = dict(dec.meta)
             prep.meta["phash"] = phash.dhash(dec.image)
