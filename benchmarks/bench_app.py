@@ -63,7 +63,7 @@ def prepare_library(spec: str, photos: int, name: str) -> Path:
     import numpy as np
     from bench_search import draw, fill_catalog
 
-    from clipgallery.core.library import Library
+    from clipgallery.core.store.library import Library
 
     lib_dir = WORK / f"{name}-{photos}"
     done = lib_dir / ".bench-ready"
@@ -182,7 +182,7 @@ def startup(library: Path, model: str, repeats: int, browse: bool) -> dict:
 def watch_latency(model: str, files: int) -> dict:
     from PySide6.QtWidgets import QApplication
 
-    from clipgallery.core.catalog import INDEXED, Catalog
+    from clipgallery.core.store.catalog import INDEXED, Catalog
     from tests.synthetic import make_folder
 
     source = WORK / "watch-src"

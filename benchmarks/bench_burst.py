@@ -82,7 +82,7 @@ def main() -> None:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from clipgallery.core.catalog import INDEXED, Catalog
+    from clipgallery.core.store.catalog import INDEXED, Catalog
     from tests.conftest import TINY_CLIP
     from tests.conftest_app import GapMeter
 

@@ -26,8 +26,8 @@ def main() -> None:
 
     from PIL import Image, ImageOps
 
-    from clipgallery.core import imaging
-    from clipgallery.core.encoder import load_encoder
+    from clipgallery.core.models.torch_backend import load_encoder
+    from clipgallery.core.photos import imaging
 
     folder = camera_jpegs(args.count, args.grain)
     files = sorted(folder.glob("*.jpg"))[: args.count]

@@ -30,8 +30,8 @@ def main() -> None:
 
     import torch
 
-    from clipgallery.core.encoder import load_encoder
-    from clipgallery.core.onnx_backend import OnnxEncoder, export_onnx
+    from clipgallery.core.models.onnx_export import OnnxEncoder, export_onnx
+    from clipgallery.core.models.torch_backend import load_encoder
 
     spec = args.model or str(random_weight_model())
     store = Path(os.environ.get("CLIPGALLERY_ONNX_CACHE") or "/tmp/clipgallery-bench-onnx")

@@ -51,8 +51,8 @@ def main() -> None:
     import numpy as np
     from PIL import Image, ImageOps
 
-    from clipgallery.core import imaging
-    from clipgallery.core.library import Library
+    from clipgallery.core.photos import imaging
+    from clipgallery.core.store.library import Library
 
     os.environ.setdefault("CLIPGALLERY_ONNX_CACHE", "/tmp/clipgallery-bench-onnx")
     model_dir = random_weight_model()

@@ -27,8 +27,8 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=100)
     args = ap.parse_args()
 
-    from clipgallery.core.library import Library
-    from clipgallery.core.search import Searcher
+    from clipgallery.core.search.searcher import Searcher
+    from clipgallery.core.store.library import Library
 
     with tempfile.TemporaryDirectory() as tmp:
         with Library.open(Path(tmp) / "lib", write=True) as lib:

@@ -49,10 +49,10 @@ def fill_catalog(cat, vecs, model):
 
 
 def bench(n, dim, queries, uniform, workdir: Path, efs=(None,)):
-    from clipgallery.core import vector_index
-    from clipgallery.core.catalog import Catalog
-    from clipgallery.core.search import Searcher
-    from clipgallery.core.vector_index import VectorIndex
+    from clipgallery.core.search.searcher import Searcher
+    from clipgallery.core.store import vector_index
+    from clipgallery.core.store.catalog import Catalog
+    from clipgallery.core.store.vector_index import VectorIndex
 
     rng = np.random.default_rng(n)
     centres = draw(rng, 1000, dim, None, 0, True)

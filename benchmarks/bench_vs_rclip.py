@@ -251,13 +251,13 @@ def measure_pieces(corpus_folder: Path, model: Path, work: Path, batch: int = 32
     import torch
     from PIL import Image
 
-    from clipgallery.core.encoder import load_encoder
-    from clipgallery.core.onnx_backend import (
+    from clipgallery.core.models.onnx_export import (
         OnnxEncoder,
         cpu_threads,
         export_onnx,
         onnx_encoder_for,
     )
+    from clipgallery.core.models.torch_backend import load_encoder
 
     log("pieces: loading the encoder")
     enc = load_encoder(str(model), device="cpu")
@@ -266,8 +266,8 @@ def measure_pieces(corpus_folder: Path, model: Path, work: Path, batch: int = 32
     out: dict[str, Any] = {"threads": cpu_threads(), "batch": batch}
 
     try:
-        from clipgallery.core import imaging
-        from clipgallery.core.onnx_encoder import ImagePreprocess
+        from clipgallery.core.models.onnx_runtime import ImagePreprocess
+        from clipgallery.core.photos import imaging
 
         pre = ImagePreprocess(enc.model.visual.preprocess_cfg)
 
@@ -341,7 +341,7 @@ def measure_pieces(corpus_folder: Path, model: Path, work: Path, batch: int = 32
 
 def imaging_decode(path: Path, min_side: int):
     try:
-        from clipgallery.core import imaging
+        from clipgallery.core.photos import imaging
 
         return imaging.decode(path, min_side=min_side).image
     except ImportError:
@@ -353,8 +353,8 @@ def imaging_decode(path: Path, min_side: int):
 
 
 def run_indexer(encoder, folder: Path, work: Path) -> dict[str, Any]:
-    from clipgallery.core.indexer import Indexer
-    from clipgallery.core.library import Library
+    from clipgallery.core.indexing.indexer import Indexer
+    from clipgallery.core.store.library import Library
 
     lib_dir = work / "library-inprocess"
     shutil.rmtree(lib_dir, ignore_errors=True)

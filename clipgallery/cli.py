@@ -27,7 +27,7 @@ class _Progress:
         self.enabled = enabled
         self._last = 0.0
 
-    def __call__(self, p) -> None:  # p: clipgallery.core.indexer.Progress
+    def __call__(self, p) -> None:  # p: clipgallery.core.indexing.indexer.Progress
         if not self.enabled:
             return
         now = time.monotonic()
@@ -62,8 +62,8 @@ def _print_json(obj: object) -> None:
 def cmd_index(args: argparse.Namespace) -> int:
     import threading
 
-    from clipgallery.core.indexer import Indexer
-    from clipgallery.core.library import Library
+    from clipgallery.core.indexing.indexer import Indexer
+    from clipgallery.core.store.library import Library
 
     with Library.open(args.library, write=True) as lib:
         folders = [Path(os.path.abspath(p)) for p in args.paths]
@@ -117,14 +117,14 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def _filters_from_args(args: argparse.Namespace):
-    from clipgallery.core.filters import Filters
+    from clipgallery.core.search.filters import Filters
 
     return Filters.from_args(args)
 
 
 def _open_searcher(lib, args: argparse.Namespace):
     """(Searcher, encoder) for the library's model; None when the library is empty."""
-    from clipgallery.core.search import Searcher
+    from clipgallery.core.search.searcher import Searcher
 
     if lib.catalog.model_id is None and args.model is None:
         print("The library is empty: index a folder first "
@@ -175,7 +175,7 @@ def _print_response(response, args: argparse.Namespace) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from clipgallery.core.library import Library
+    from clipgallery.core.store.library import Library
 
     text = " ".join(args.text)
     filters = _filters_from_args(args)
@@ -197,8 +197,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_album(args: argparse.Namespace) -> int:
-    from clipgallery.core import albums
-    from clipgallery.core.library import Library
+    from clipgallery.core.search import albums
+    from clipgallery.core.store.library import Library
 
     action = args.album_command
     if action is None:
@@ -243,8 +243,8 @@ def cmd_album(args: argparse.Namespace) -> int:
 
 
 def cmd_duplicates(args: argparse.Namespace) -> int:
-    from clipgallery.core.duplicates import find_duplicates
-    from clipgallery.core.library import Library
+    from clipgallery.core.search.duplicates import find_duplicates
+    from clipgallery.core.store.library import Library
 
     with Library.open(args.library) as lib:
         groups = find_duplicates(lib.catalog, folder=args.folder)
@@ -266,8 +266,8 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
 
 
 def cmd_labels(args: argparse.Namespace) -> int:
-    from clipgallery.core.labels import top_labels
-    from clipgallery.core.library import Library
+    from clipgallery.core.search.labels import top_labels
+    from clipgallery.core.store.library import Library
 
     with Library.open_best(args.library) as lib:
         searcher = _open_searcher(lib, args)
@@ -290,7 +290,7 @@ def cmd_labels(args: argparse.Namespace) -> int:
 
 
 def cmd_settings(args: argparse.Namespace) -> int:
-    from clipgallery.core.library import DEVICES, Library
+    from clipgallery.core.store.library import DEVICES, Library
 
     if args.name is None:
         with Library.open(args.library) as lib:
@@ -319,8 +319,8 @@ def cmd_settings(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from clipgallery.core.catalog import INDEXED, MISSING, SKIPPED
-    from clipgallery.core.library import Library
+    from clipgallery.core.store.catalog import INDEXED, MISSING, SKIPPED
+    from clipgallery.core.store.library import Library
 
     with Library.open(args.library) as lib:
         cat = lib.catalog
@@ -361,8 +361,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_model(args: argparse.Namespace) -> int:
-    from clipgallery.core import models
-    from clipgallery.core.library import Library
+    from clipgallery.core.models import model_store as models
+    from clipgallery.core.store.library import Library
 
     action = args.model_command
     if action is None:
@@ -464,8 +464,8 @@ def cmd_model(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from clipgallery.core.check import check
-    from clipgallery.core.library import Library
+    from clipgallery.core.store.check import check
+    from clipgallery.core.store.library import Library
 
     with Library.open(args.library, write=args.repair) as lib:
         rep = check(lib, repair=args.repair)
@@ -489,7 +489,7 @@ def _known_folder(catalog, folder: Path) -> bool:
 
 
 def cmd_folder(args: argparse.Namespace) -> int:
-    from clipgallery.core.library import Library
+    from clipgallery.core.store.library import Library
 
     with Library.open(args.library, write=True) as lib:
         given = args.old if args.folder_command == "relocate" else getattr(args, "path", None)
@@ -559,7 +559,7 @@ def _index_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 def filter_options(parser: argparse.ArgumentParser) -> None:
     """The filters (--folder, --after, --camera, ...), one option group."""
-    from clipgallery.core.filters import FILTERS
+    from clipgallery.core.search.filters import FILTERS
 
     g = parser.add_argument_group("filters")
     for f in FILTERS:
@@ -568,7 +568,7 @@ def filter_options(parser: argparse.ArgumentParser) -> None:
 
 def query_options(parser: argparse.ArgumentParser) -> None:
     """What a search looks for besides words (search and album add)."""
-    from clipgallery.core.filters import SORTS
+    from clipgallery.core.search.filters import SORTS
 
     parser.add_argument("--image", metavar="FILE_OR_PHOTO",
                         help="search by an image (a file, or a photo of the library); "
@@ -740,10 +740,10 @@ def main(argv: list[str] | None = None) -> int:
         args.verbose = False
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    from clipgallery.core.catalog import CatalogError, StorageError
-    from clipgallery.core.library import LibraryLocked
-    from clipgallery.core.modelspec import ModelUnavailable
-    from clipgallery.core.search import SearchError
+    from clipgallery.core.models.specs import ModelUnavailable
+    from clipgallery.core.search.searcher import SearchError
+    from clipgallery.core.store.catalog import CatalogError, StorageError
+    from clipgallery.core.store.library import LibraryLocked
 
     try:
         return int(args.func(args) or 0)

@@ -27,8 +27,8 @@ def prepare(spec: str, out_parent: Path) -> Path:
     sys.path.insert(0, str(ROOT))
     import open_clip
 
-    from clipgallery.core import models
-    from clipgallery.core.encoder import LOCAL_CONFIG, load_encoder, parse_spec
+    from clipgallery.core.models import model_store as models
+    from clipgallery.core.models.torch_backend import LOCAL_CONFIG, load_encoder, parse_spec
 
     ms = parse_spec(spec)
     if ms.is_local:

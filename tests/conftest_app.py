@@ -97,8 +97,8 @@ def _reset_event_loop() -> None:
 def core_imported() -> None:
     """Import torch and open_clip once, up front (seconds on a busy machine), so the
     first window's waits measure the app, not the import."""
-    import clipgallery.core.library  # noqa: F401
-    import clipgallery.core.search  # noqa: F401
+    import clipgallery.core.search.searcher  # noqa: F401
+    import clipgallery.core.store.library  # noqa: F401
 
 
 def wait_settled(qtbot, window, timeout: float = 120.0) -> None:

@@ -116,7 +116,7 @@ def main() -> None:
     app = QApplication.instance() or QApplication([])
     from clipgallery.app import panels, style
     from clipgallery.app.models_dialog import DownloadDialog, ImportDialog, ModelsDialog
-    from clipgallery.core import paths as _paths
+    from clipgallery.core.store import paths as _paths
 
     style.apply(app)
     lib_paths = _paths.resolve(library)

@@ -133,7 +133,7 @@ def test_changes_made_while_closed_are_found_at_start(qtbot, tmp_path, make_wind
 
 def test_refused_watches_and_offline_folders_are_shown(qtbot, tmp_path, make_window,
                                                        monkeypatch):
-    from clipgallery.core import watcher
+    from clipgallery.core.indexing import watcher
 
     # The OS refuses live watches (inotify limit): the folder is polled, the user is told.
     monkeypatch.setattr(watcher.FolderWatcher, "watch", lambda self, folder: False)
@@ -214,7 +214,7 @@ def test_pause_and_resume(qtbot, tmp_path, make_window):
 
 def test_grid_asks_only_for_visible_thumbnails_and_scrolls_fast(qtbot, tmp_path, make_window):
     from clipgallery.app.items import FolderInfo, Query, ResultItem, ResultSet
-    from clipgallery.core.catalog import INDEXED, Photo
+    from clipgallery.core.store.catalog import INDEXED, Photo
 
     photos = tmp_path / "photos"
     made = make_folder(photos, 8, 8, specs=SPECS)
@@ -429,7 +429,7 @@ def test_nothing_found_is_said_in_the_grid(qtbot, tmp_path, make_window):
 
 
 def test_locked_library_is_reported(qtbot, tmp_path, make_window):
-    from clipgallery.core.library import Library
+    from clipgallery.core.store.library import Library
 
     lib_dir = tmp_path / "library"
     with Library.open(lib_dir, write=True):
@@ -539,7 +539,7 @@ def test_screenshot_mode_without_a_model_fails_clearly(qtbot, tmp_path, capsys):
 
 def test_screenshot_mode_locked_library_exits_2(qtbot, tmp_path, app_model, capsys):
     from clipgallery.app import main as app_main
-    from clipgallery.core.library import Library
+    from clipgallery.core.store.library import Library
 
     lib_dir = tmp_path / "lib"
     with Library.open(lib_dir, write=True):

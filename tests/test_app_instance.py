@@ -68,7 +68,7 @@ def test_other_libraries_do_not_answer(qtbot, tmp_path, make_window):
 
 def test_a_first_instance_that_does_not_answer_means_the_usual_refusal(qtbot, tmp_path,
                                                                         make_window):
-    from clipgallery.core.library import Library
+    from clipgallery.core.store.library import Library
 
     library = tmp_path / "library"
     # Another process holds the library and its name, but never answers (it is stuck).

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QFileDialog
 
-from clipgallery.core import models
-from clipgallery.core.catalog import Catalog
+from clipgallery.core.models import model_store as models
+from clipgallery.core.store.catalog import Catalog
 from tests import conftest_app as fixtures
 from tests.conftest import TINY_CLIP
 from tests.conftest_app import SPECS, wait_settled

@@ -1,10 +1,10 @@
 """Architecture rules that import-linter cannot check.
 
 * The catalog owns every SQL statement: no string constant in any module of
-  ``clipgallery/`` other than ``core/catalog.py`` may hold SQL, and nobody outside it
+  ``clipgallery/`` other than ``core/store/catalog.py`` may hold SQL, and nobody outside it
   reaches into a catalog's private query helpers (``._q(`` / ``._x(``) or its connection.
-* The filters are declared once (:data:`clipgallery.core.filters.FILTERS`), and the CLI,
-  the app's filter bar and :class:`~clipgallery.core.filters.Filters` follow them.
+* The filters are declared once (:data:`clipgallery.core.search.filters.FILTERS`), and the CLI,
+  the app's filter bar and :class:`~clipgallery.core.search.filters.Filters` follow them.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 PACKAGE = ROOT / "clipgallery"
-CATALOG = PACKAGE / "core" / "catalog.py"
+CATALOG = PACKAGE / "core" / "store" / "catalog.py"
 
 # A statement keyword followed, in the same string, by the word that SQL puts after it
 # (SELECT ... FROM, INSERT INTO, UPDATE ... SET, DELETE FROM, CREATE TABLE/INDEX), in
@@ -108,7 +108,7 @@ def test_filters_follow_the_declarations() -> None:
     from dataclasses import fields
 
     from clipgallery.cli import build_parser
-    from clipgallery.core.filters import FILTERS, Filters
+    from clipgallery.core.search.filters import FILTERS, Filters
 
     assert [f.name for f in fields(Filters)] == [f.name for f in FILTERS]
     parser = build_parser()
@@ -143,8 +143,8 @@ def test_catalog_conditions_agree_with_python_tests(tmp_path: Path) -> None:
     test accepts, on a real SQLite catalog."""
     import datetime as dt
 
-    from clipgallery.core.catalog import INDEXED, Catalog
-    from clipgallery.core.filters import Filters
+    from clipgallery.core.search.filters import Filters
+    from clipgallery.core.store.catalog import INDEXED, Catalog
 
     rows = [  # (relative path, meta)
         ("a/1.jpg", dict(width=400, height=300, file_type="jpeg", camera_make="Canon",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from clipgallery.app.items import Query
 from clipgallery.app.search_worker import SearchWorker
-from clipgallery.core.catalog import INDEXED, MISSING, Catalog
+from clipgallery.core.store.catalog import INDEXED, MISSING, Catalog
 
 
 def _add(cat: Catalog, path: Path, mtime_s: float, taken: float | None = None) -> int:

@@ -149,7 +149,7 @@ def test_unknown_folders_are_refused(lib):
 
 _WARM_AND_EXIT = r"""
 import sys
-from clipgallery.core.library import Library
+from clipgallery.core.store.library import Library
 
 with Library.open(sys.argv[1]) as lib:
     # Several encoders, so that some load is surely inside ONNX Runtime at the exit.
@@ -172,7 +172,7 @@ def test_exit_waits_for_warm_up_threads(lib):
 
 
 def test_warm_up_threads_are_joinable(lib, monkeypatch):
-    from clipgallery.core.library import Library
+    from clipgallery.core.store.library import Library
 
     monkeypatch.setenv("CLIPGALLERY_ONNX_CACHE", lib.env["CLIPGALLERY_ONNX_CACHE"])
     with Library.open(lib.library) as library:

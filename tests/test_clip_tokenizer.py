@@ -7,8 +7,8 @@ import open_clip
 import pytest
 from open_clip.tokenizer import default_bpe
 
-from clipgallery.core.clip_tokenizer import ClipTokenizer, describe
-from clipgallery.core.labels import TEMPLATES, VOCABULARY
+from clipgallery.core.models.tokenizer import ClipTokenizer, describe
+from clipgallery.core.search.labels import TEMPLATES, VOCABULARY
 from tests.conftest import TINY_CLIP
 
 ODD = ["", " ", "naïve café déjà vu", "日本語のテキスト", "emoji 🐕🐈 and &amp; &lt;b&gt;",

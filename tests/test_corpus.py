@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from clipgallery.core import imaging
+from clipgallery.core.photos import imaging
 
 
 def test_index_real_corpus(cli, corpus, tmp_path, library_dir, tiny_model):

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from clipgallery.core.catalog import INDEXED
-from clipgallery.core.library import Library
+from clipgallery.core.store.catalog import INDEXED
+from clipgallery.core.store.library import Library
 from tests import synthetic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,7 +78,8 @@ def test_sigkill_mid_run_then_resume(tmp_path, tiny_model, kill_after):
 # cleanup, no rollback — what SIGKILL does) at the N-th call of a chosen step.
 _DIE_AT = r"""
 import os, sys
-from clipgallery.core import catalog as C, vector_index as V
+from clipgallery.core.store import catalog as C
+from clipgallery.core.store import vector_index as V
 
 point, nth = sys.argv[1], int(sys.argv[2])
 calls = [0]
@@ -119,7 +120,7 @@ def test_killed_at_the_worst_moment_then_resume(tmp_path, tiny_model, point, nth
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err.decode()
     assert_consistent(library, files, tiny_model)
-    from clipgallery.core.check import check
+    from clipgallery.core.store.check import check
 
     with Library.open(library, write=True) as lib:
         assert check(lib).ok

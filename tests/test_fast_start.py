@@ -18,15 +18,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clipgallery.core.library import Library
-from clipgallery.core.onnx_encoder import OnnxEncoder, Sources, source_key
+from clipgallery.core.models.onnx_runtime import OnnxEncoder, Sources, source_key
+from clipgallery.core.store.library import Library
 from tests.conftest import ROOT, TINY_CLIP
 from tests.synthetic import make_folder
 
 _CHILD = r"""
 import json, sys
-from clipgallery.core.indexer import Indexer
-from clipgallery.core.library import Library
+from clipgallery.core.indexing.indexer import Indexer
+from clipgallery.core.store.library import Library
 
 lib_dir, folder, spec, purpose = sys.argv[1:5]
 with Library.open(lib_dir, write=True) as lib:
@@ -91,8 +91,8 @@ def test_second_start_indexes_and_searches_without_torch(tmp_path, model_copy, o
     assert not q["torch_imported"] and not q["open_clip_imported"]
 
     # The vectors of the torch-free start are the model's: same as PyTorch's.
-    from clipgallery.core import imaging
-    from clipgallery.core.encoder import load_encoder
+    from clipgallery.core.models.torch_backend import load_encoder
+    from clipgallery.core.photos import imaging
 
     enc = load_encoder(str(model_copy), device="cpu")
     ref_q = enc.encode_text(["a red circle"])[0]

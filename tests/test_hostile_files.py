@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clipgallery.core import imaging
+from clipgallery.core.photos import imaging
 from tests import synthetic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -174,7 +174,7 @@ def test_real_photos_pass_the_screen(tmp_path):
 def test_guard_kills_a_decode_past_its_time_budget():
     # Under the scan-bomb limits (so the header check lets it through) but seconds of
     # CPU: only the time budget stops it; the next file decodes in a fresh child.
-    from clipgallery.core import guard
+    from clipgallery.core.photos import guard
 
     slow = scan_bomb(6000, 6000, 900)
     imaging.screen("slow.jpg", slow, min_side=224)  # passes the header check

@@ -1,4 +1,4 @@
-"""Tests of clipgallery.core.imaging and clipgallery.core.metadata on the real corpus.
+"""Tests of clipgallery.core.photos.imaging and clipgallery.core.photos.metadata on the real corpus.
 
 The corpus (../shared/corpus beside the checkout, or $CLIPGALLERY_CORPUS) is read-only: tests that write
 copy files into tmp_path first.
@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from clipgallery.core import formats, imaging, metadata
-from clipgallery.core.imaging import Decoded, DecodeError, decode, thumbnail
+from clipgallery.core.photos import formats, imaging, metadata
+from clipgallery.core.photos.imaging import Decoded, DecodeError, decode, thumbnail
 
 CORPUS = Path(os.environ.get("CLIPGALLERY_CORPUS")
               or Path(__file__).resolve().parents[2] / "shared" / "corpus")
@@ -612,12 +612,12 @@ def test_the_registry_is_the_one_list_of_file_types() -> None:
 
 def test_photos_modules_import_no_cycle() -> None:
     """formats imports nothing of ours; metadata only formats (not imaging)."""
-    code = ("import sys; import clipgallery.core.metadata; "
+    code = ("import sys; import clipgallery.core.photos.metadata; "
             "print(sorted(m for m in sys.modules if m.startswith('clipgallery')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=60).stdout
-    assert ast.literal_eval(out) == ["clipgallery", "clipgallery.core", "clipgallery.core.formats",
-                         "clipgallery.core.metadata"]
+    assert ast.literal_eval(out) == ["clipgallery", "clipgallery.core", "clipgallery.core.photos.formats",
+                         "clipgallery.core.photos.metadata"]
 
 
 # -- metadata ------------------------------------------------------------------------------

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clipgallery.core.catalog import INDEXED, MISSING
-from clipgallery.core.indexer import Indexer
-from clipgallery.core.library import Library
-from clipgallery.core.search import Searcher
+from clipgallery.core.indexing.indexer import Indexer
+from clipgallery.core.search.searcher import Searcher
+from clipgallery.core.store.catalog import INDEXED, MISSING
+from clipgallery.core.store.library import Library
 from tests import synthetic
 
 RED_CIRCLE = ("red", "circle", "white")
@@ -113,7 +113,7 @@ def test_move_is_not_reencoded_modify_is_delete_leaves(tmp_path, photos, library
 @pytest.mark.parametrize("bulk", [False, True], ids=["per-file-lookup", "bulk-hashes"])
 def test_copy_reuses_vector_and_offline_folder_is_left_alone(tmp_path, photos, library_dir,
                                                              tiny_model, bulk, monkeypatch):
-    from clipgallery.core import indexer
+    from clipgallery.core.indexing import indexer
 
     # Small runs ask the catalog per file; big ones load every known hash at once.
     monkeypatch.setattr(indexer, "_BULK_HASHES", 0 if bulk else 10**9)
@@ -153,7 +153,7 @@ def test_corrupt_or_missing_index_file_is_rebuilt(cli, photos, library_dir, tiny
 
 def test_stale_index_file_catches_up_from_the_log(tmp_path, photos, library_dir, tiny_model,
                                                   monkeypatch):
-    from clipgallery.core.vector_index import VectorIndex
+    from clipgallery.core.store.vector_index import VectorIndex
 
     lib, enc, idx = open_all(library_dir, tiny_model)
     with lib:

@@ -11,8 +11,8 @@ import threading
 
 import pytest
 
-from clipgallery.core import models
-from clipgallery.core.encoder import ModelUnavailable, load_encoder
+from clipgallery.core.models import model_store as models
+from clipgallery.core.models.torch_backend import ModelUnavailable, load_encoder
 from tests.conftest import TINY_CLIP
 from tests.fake_hub import FakeHub
 

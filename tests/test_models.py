@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from clipgallery.core.encoder import load_encoder
-from clipgallery.core.indexer import Indexer
-from clipgallery.core.library import Library
-from clipgallery.core.search import Searcher
+from clipgallery.core.indexing.indexer import Indexer
+from clipgallery.core.models.torch_backend import load_encoder
+from clipgallery.core.search.searcher import Searcher
+from clipgallery.core.store.library import Library
 from tests import synthetic
 
 

@@ -21,9 +21,8 @@ from open_clip.model import CLIP
 from PIL import Image, ImageOps
 from safetensors.torch import save_file
 
-from clipgallery.core import onnx_backend
-from clipgallery.core.encoder import Encoder, load_encoder
-from clipgallery.core.onnx_backend import (
+from clipgallery.core.models import onnx_export as onnx_backend
+from clipgallery.core.models.onnx_export import (
     INFO,
     TEXTUAL,
     VISUAL,
@@ -32,6 +31,7 @@ from clipgallery.core.onnx_backend import (
     export_onnx,
     onnx_encoder_for,
 )
+from clipgallery.core.models.torch_backend import Encoder, load_encoder
 from tests.conftest import CORPUS, TINY_CLIP
 
 PHOTOS_DIR = CORPUS / "exif-samples" / "jpg"
@@ -292,7 +292,7 @@ def test_failed_export_falls_back_to_pytorch(small, tmp_path, monkeypatch, caplo
         raise RuntimeError("exporter exploded")
 
     monkeypatch.setattr(torch.onnx, "export", broken)
-    with caplog.at_level(logging.WARNING, logger="clipgallery.core.onnx_backend"):
+    with caplog.at_level(logging.WARNING, logger="clipgallery.core.models.onnx_export"):
         got = onnx_encoder_for(small, tmp_path)
     assert got is small
     assert "exporter exploded" in caplog.text and "PyTorch" in caplog.text
@@ -309,7 +309,7 @@ def test_damaged_cache_is_detected_and_redone(small, tmp_path, count_exports, ca
     mid = len(data) // 2
     data[mid:mid + 4096] = bytes(4096)
     path.write_bytes(bytes(data))
-    with caplog.at_level(logging.WARNING, logger="clipgallery.core.onnx_backend"):
+    with caplog.at_level(logging.WARNING, logger="clipgallery.core.models.onnx_export"):
         again = onnx_encoder_for(small, tmp_path)
     assert isinstance(again, OnnxEncoder) and len(count_exports) == 4
     assert "unusable" in caplog.text
@@ -328,7 +328,7 @@ def test_damaged_cache_and_failing_export_fall_back(small, tmp_path, monkeypatch
     (folder / TEXTUAL).write_bytes(b"not an onnx model")
     monkeypatch.setattr(torch.onnx, "export",
                         lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
-    with caplog.at_level(logging.WARNING, logger="clipgallery.core.onnx_backend"):
+    with caplog.at_level(logging.WARNING, logger="clipgallery.core.models.onnx_export"):
         got = onnx_encoder_for(small, tmp_path)
     assert got is small and "disk full" in caplog.text
 
@@ -338,7 +338,7 @@ def test_unloadable_session_falls_back(small, tmp_path, monkeypatch, caplog):
         raise RuntimeError("onnxruntime cannot load this")
 
     monkeypatch.setattr(onnx_backend, "_session", no_session)
-    with caplog.at_level(logging.WARNING, logger="clipgallery.core.onnx_backend"):
+    with caplog.at_level(logging.WARNING, logger="clipgallery.core.models.onnx_export"):
         assert onnx_encoder_for(small, tmp_path) is small
     assert "onnxruntime cannot load this" in caplog.text
 
@@ -386,7 +386,7 @@ def test_tower_failing_later_runs_in_pytorch(small, tmp_path, count_exports, cap
     onnx = OnnxEncoder(small, folder, preload=("textual",))
     (folder / VISUAL).write_bytes(bytes((folder / VISUAL).stat().st_size))  # zeroed
     x = torch.randn(2, 3, small.image_size, small.image_size)
-    with caplog.at_level(logging.WARNING, logger="clipgallery.core.onnx_backend"):
+    with caplog.at_level(logging.WARNING, logger="clipgallery.core.models.onnx_export"):
         got = onnx.encode_images(x)
         again = onnx.encode_images(x)
     assert _cos(got, small.encode_images(x)).min() >= PARITY
@@ -431,9 +431,9 @@ def test_int8_vectors_match_float32_on_corpus_photos(pair, photos, store):
 
 
 def test_indexer_stores_the_same_vectors_through_onnx(small, small_store, tmp_path):
-    from clipgallery.core import imaging
-    from clipgallery.core.indexer import Indexer
-    from clipgallery.core.library import Library
+    from clipgallery.core.indexing.indexer import Indexer
+    from clipgallery.core.photos import imaging
+    from clipgallery.core.store.library import Library
 
     folder = tmp_path / "photos"
     folder.mkdir()

@@ -73,7 +73,7 @@ def test_metainfo_matches_desktop_entry():
 
 def test_packaging_names_every_registered_file_type():
     """The file types the packaging announces come from the one registry (formats)."""
-    from clipgallery.core import formats
+    from clipgallery.core.photos import formats
 
     root = ET.parse(METAINFO).getroot()
     reads = next(li.text for li in root.iter("li") if li.text.startswith("Reads "))
@@ -170,11 +170,11 @@ _HOOK_CHECK = textwrap.dedent("""
     bundled = os.path.join(base, "models", "tiny")
     assert os.environ["CLIPGALLERY_DEFAULT_MODEL"] == bundled
     # Stand in for the encoder, so that torch is not imported (the test stays fast).
-    enc = types.ModuleType("clipgallery.core.encoder")
+    enc = types.ModuleType("clipgallery.core.models.torch_backend")
     enc.Encoder = object
     enc.load_encoder = lambda *a, **k: None
-    sys.modules["clipgallery.core.encoder"] = enc
-    from clipgallery.core import library
+    sys.modules["clipgallery.core.models.torch_backend"] = enc
+    from clipgallery.core.store import library
     assert library.default_model() == bundled, library.default_model()
     with library.Library.open(libdir, write=True) as lib:
         assert lib.model_spec() == bundled

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from clipgallery.core.catalog import INDEXED, Catalog
-from clipgallery.core.check import check
-from clipgallery.core.library import Library
+from clipgallery.core.store.catalog import INDEXED, Catalog
+from clipgallery.core.store.check import check
+from clipgallery.core.store.library import Library
 from tests import conftest_app as fixtures
 from tests import synthetic
 

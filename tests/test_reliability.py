@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from clipgallery.core.catalog import INDEXED
-from clipgallery.core.check import check
-from clipgallery.core.indexer import Indexer
-from clipgallery.core.library import Library
-from clipgallery.core.search import Searcher
+from clipgallery.core.indexing.indexer import Indexer
+from clipgallery.core.search.searcher import Searcher
+from clipgallery.core.store.catalog import INDEXED
+from clipgallery.core.store.check import check
+from clipgallery.core.store.library import Library
 from tests import synthetic
 from tests.test_crash import assert_consistent, embedded, indexer_process
 
@@ -165,7 +165,7 @@ def test_thousands_of_searches_while_indexing_return_correct_rows(tmp_path, tiny
         Indexer(lib.catalog, idx, enc).run([first])
         queries = enc.encode_text([f"a {c} {s}" for c in synthetic.COLORS
                                    for s in synthetic.SHAPES])
-        from clipgallery.core.catalog import Catalog
+        from clipgallery.core.store.catalog import Catalog
 
         errors: list[BaseException] = []
         count = [0]

@@ -17,14 +17,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clipgallery.core import duplicates, phash, ranking
-from clipgallery.core.albums import AlbumError, album_results, get_album, save_album
-from clipgallery.core.duplicates import find_duplicates
-from clipgallery.core.indexer import Indexer
-from clipgallery.core.labels import VOCABULARY, top_labels
-from clipgallery.core.library import Library
-from clipgallery.core.query import Filters, QueryError, parse_query
-from clipgallery.core.search import Searcher, SearchError
+from clipgallery.core.indexing.indexer import Indexer
+from clipgallery.core.photos import phash
+from clipgallery.core.search import duplicates, ranking
+from clipgallery.core.search.albums import AlbumError, album_results, get_album, save_album
+from clipgallery.core.search.duplicates import find_duplicates
+from clipgallery.core.search.labels import VOCABULARY, top_labels
+from clipgallery.core.search.query import Filters, QueryError, parse_query
+from clipgallery.core.search.searcher import Searcher, SearchError
+from clipgallery.core.store.library import Library
 from tests import synthetic
 from tests.conftest import CORPUS, TINY_CLIP
 
@@ -399,7 +400,7 @@ def test_hdr_pairs_are_duplicates_and_distinct_photos_are_not(cli, tmp_path_fact
 
 
 def test_near_identical_rule_and_multi_index():
-    from clipgallery.core.catalog import Photo
+    from clipgallery.core.store.catalog import Photo
 
     def photo(i, h, w=400, hh=300, name=None):
         return Photo(id=i, path=Path(f"/p/{name or i}.jpg"), size=1, mtime_ns=0,
@@ -493,7 +494,7 @@ def test_smart_album_gains_a_newly_indexed_photo(cli, gallery):
 
 
 def test_warm_up_does_the_first_searchs_slow_part(gallery):
-    from clipgallery.core import search as search_mod
+    from clipgallery.core.search import searcher as search_mod
 
     s = gallery.searcher
     with search_mod._CACHE_LOCK:

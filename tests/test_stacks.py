@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clipgallery.core import duplicates
-from clipgallery.core.indexer import Indexer
-from clipgallery.core.library import Library
-from clipgallery.core.search import Searcher
+from clipgallery.core.indexing.indexer import Indexer
+from clipgallery.core.search import duplicates
+from clipgallery.core.search.searcher import Searcher
+from clipgallery.core.store.library import Library
 from tests import heldout_shapes as hs
 from tests.conftest import CORPUS, TINY_CLIP
 
@@ -78,8 +78,8 @@ def test_street_photos_of_one_town_are_not_one_shot():
         pytest.skip(f"shared corpus not found at {CORPUS}")
     from PIL import Image
 
-    from clipgallery.core.catalog import Photo
-    from clipgallery.core.phash import dhash
+    from clipgallery.core.photos.phash import dhash
+    from clipgallery.core.store.catalog import Photo
 
     photos = []
     for i, f in enumerate(sorted(gps.glob("DSCN*.jpg"))):

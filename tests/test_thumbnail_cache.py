@@ -9,7 +9,7 @@ import shutil
 import time
 
 from clipgallery.app.thumbnail_cache import ThumbnailCache, live_keys
-from clipgallery.core.library import Library
+from clipgallery.core.store.library import Library
 from tests import synthetic
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from clipgallery.core.catalog import INDEXED, Catalog
-from clipgallery.core.vector_index import VectorIndex
+from clipgallery.core.store.catalog import INDEXED, Catalog
+from clipgallery.core.store.vector_index import VectorIndex
 
 DIM = 16
 MODEL = "test-model"

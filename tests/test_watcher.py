@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from watchdog.observers import Observer
 
-from clipgallery.core.watcher import ChangeSet, FolderWatcher
+from clipgallery.core.indexing.watcher import ChangeSet, FolderWatcher
 
 DEBOUNCE = 0.2
 SETTLE = 0.3
@@ -326,7 +326,7 @@ def test_watch_limit_falls_back_to_periodic_rescans(make: Callable[..., FolderWa
 LIMIT_SCRIPT = r"""
 import json, os, sys, time
 from pathlib import Path
-from clipgallery.core.watcher import FolderWatcher
+from clipgallery.core.indexing.watcher import FolderWatcher
 
 base = Path(sys.argv[1])
 out = {"statuses": [], "folders": []}
@@ -480,7 +480,7 @@ def test_watch_unwatch_from_many_threads(make: Callable[..., FolderWatcher], rec
         except BaseException as e:  # noqa: BLE001 - reported below
             errors.append(e)
 
-    with caplog.at_level(logging.ERROR, logger="clipgallery.core.watcher"):
+    with caplog.at_level(logging.ERROR, logger="clipgallery.core.indexing.watcher"):
         threads = [threading.Thread(target=churn, args=(f,)) for f in folders]
         for t in threads:
             t.start()
@@ -516,7 +516,7 @@ def test_stop_leaves_no_threads_and_is_idempotent(rec: Recorder, lib: Path) -> N
 EXIT_SCRIPT = r"""
 import sys, time
 from pathlib import Path
-from clipgallery.core.watcher import FolderWatcher
+from clipgallery.core.indexing.watcher import FolderWatcher
 w = FolderWatcher(lambda cs: None, debounce=0.05, settle=0.05)
 w.start()
 w.watch(sys.argv[1])

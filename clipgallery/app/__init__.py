@@ -10,7 +10,7 @@ Threads, one owner per resource that is not thread-safe:
   QImages.
 
 They talk to the UI thread by Qt signals only.  Nothing here imports torch (through
-``clipgallery.core.library``/``encoder``/``search``) on the UI thread: those imports
+``clipgallery.core.store.library``/``encoder``/``search``) on the UI thread: those imports
 happen in the worker threads, so the window shows at once.
 """
 

@@ -63,7 +63,7 @@ class AlbumsSidebar(QWidget):
         layout.addWidget(self.hint)
 
     def set_albums(self, albums: list[object]) -> None:
-        """``albums``: :class:`~clipgallery.core.albums.Album` objects."""
+        """``albums``: :class:`~clipgallery.core.search.albums.Album` objects."""
         current = self.current_name()
         self.list.blockSignals(True)
         self.list.clear()

@@ -2,10 +2,10 @@
 
 Runs in: the UI thread.  It only holds the user's choices; :meth:`FilterBar.filters`
 gives them as ``(field, value)`` pairs for a :class:`~clipgallery.app.items.Query`
-(the search thread turns them into a :class:`~clipgallery.core.query.Filters`).
+(the search thread turns them into a :class:`~clipgallery.core.search.query.Filters`).
 Dates are checked here (``YYYY-MM-DD``) so a half-typed date never reaches a search.
 Which fields there are, their tooltips and placeholders, the orientations and the sort
-orders come from :mod:`clipgallery.core.filters` (each field's widget is the attribute
+orders come from :mod:`clipgallery.core.search.filters` (each field's widget is the attribute
 named like the field).
 """
 
@@ -28,8 +28,8 @@ from PySide6.QtWidgets import (
 
 from clipgallery.app import formatting
 from clipgallery.app.flow_layout import FlowLayout
-from clipgallery.core import formats
-from clipgallery.core.filters import FILTERS, ORIENTATIONS, SORT_LABELS, SORTS
+from clipgallery.core.photos import formats
+from clipgallery.core.search.filters import FILTERS, ORIENTATIONS, SORT_LABELS, SORTS
 
 FILE_TYPES = formats.kinds()
 EDIT_DELAY_MS = 400

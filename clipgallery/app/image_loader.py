@@ -182,6 +182,6 @@ class PreviewLoader(ImageLoader):
         super().__init__(threads=1, capacity=3, name="preview", parent=parent)
 
     def produce(self, key: ImageKey) -> QImage:
-        from clipgallery.core import imaging
+        from clipgallery.core.photos import imaging
 
         return pil_to_qimage(imaging.thumbnail(key.path, key.pixels))

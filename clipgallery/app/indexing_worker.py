@@ -40,14 +40,14 @@ from clipgallery.app.items import (
     FolderInfo,
     IndexStatus,
 )
-from clipgallery.core import paths as core_paths
+from clipgallery.core.store import paths as core_paths
 
 if TYPE_CHECKING:  # these import torch: only ever imported in this worker's thread
-    from clipgallery.core.encoder import Encoder
-    from clipgallery.core.indexer import Indexer, Progress
-    from clipgallery.core.library import Library
-    from clipgallery.core.vector_index import VectorIndex
-    from clipgallery.core.watcher import ChangeSet, FolderWatcher
+    from clipgallery.core.indexing.indexer import Indexer, Progress
+    from clipgallery.core.indexing.watcher import ChangeSet, FolderWatcher
+    from clipgallery.core.models.torch_backend import Encoder
+    from clipgallery.core.store.library import Library
+    from clipgallery.core.store.vector_index import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -185,8 +185,8 @@ class IndexingWorker(QObject):
         self._set_busy(True)
         self.status_changed.emit(IndexStatus("loading"))
         try:
-            from clipgallery.core.catalog import StorageError
-            from clipgallery.core.library import Library, LibraryLocked
+            from clipgallery.core.store.catalog import StorageError
+            from clipgallery.core.store.library import Library, LibraryLocked
         except Exception as e:  # noqa: BLE001 - a broken install must not kill the UI
             log.exception("cannot import the core")
             self.library_failed.emit(f"ClipGallery cannot start its search engine: {e}")
@@ -326,7 +326,7 @@ class IndexingWorker(QObject):
     def _open_read_only(self, message: str) -> None:
         """The library's disk refuses writes: open it for searching, with indexing paused
         (no watcher, nothing queued); the app says so and a restart picks up from here."""
-        from clipgallery.core.library import Library
+        from clipgallery.core.store.library import Library
 
         try:
             self.lib = Library(self.paths, write=False)
@@ -349,7 +349,7 @@ class IndexingWorker(QObject):
         if not self.paths.catalog.exists():
             return
         try:
-            from clipgallery.core.catalog import Catalog
+            from clipgallery.core.store.catalog import Catalog
 
             with Catalog(self.paths.catalog) as reader:
                 infos = [self._folder_info(reader, f, WAITING) for f in reader.folders()]
@@ -360,7 +360,7 @@ class IndexingWorker(QObject):
     def _start_watcher(self) -> None:
         assert self.lib is not None
         try:
-            from clipgallery.core.watcher import FolderWatcher
+            from clipgallery.core.indexing.watcher import FolderWatcher
         except ImportError:
             log.warning("folder watching is not available")
             return
@@ -415,8 +415,8 @@ class IndexingWorker(QObject):
 
     def _load_model(self, loaded: Encoder | None = None) -> None:
         assert self.lib is not None
-        from clipgallery.core.indexer import Indexer
-        from clipgallery.core.modelspec import ModelUnavailable
+        from clipgallery.core.indexing.indexer import Indexer
+        from clipgallery.core.models.specs import ModelUnavailable
 
         spec = self.lib.model_spec(self.model_override)
         self.model_loading.emit(spec)
@@ -524,7 +524,7 @@ class IndexingWorker(QObject):
         self._kind = "full" if paths is None else "changes"
         self._emit_folders()
         summary = None
-        from clipgallery.core.catalog import StorageError
+        from clipgallery.core.store.catalog import StorageError
 
         try:
             summary = self.indexer.run(folders) if paths is None else self.indexer.run_paths(paths)
@@ -579,7 +579,7 @@ class IndexingWorker(QObject):
 
         def prune() -> None:
             from clipgallery.app.thumbnail_cache import ThumbnailCache, live_keys
-            from clipgallery.core.catalog import Catalog
+            from clipgallery.core.store.catalog import Catalog
 
             try:
                 reader = Catalog(catalog_path, readonly=True)
@@ -629,7 +629,7 @@ class IndexingWorker(QObject):
     # -- folder list -------------------------------------------------------------------
 
     def _folder_info(self, catalog: Any, folder: Path, state: str | None = None) -> FolderInfo:
-        from clipgallery.core.catalog import INDEXED, MISSING, SKIPPED
+        from clipgallery.core.store.catalog import INDEXED, MISSING, SKIPPED
 
         counts = catalog.folder_counts(folder)
         watch = ""

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # numpy: kept off the start-up path
-    from clipgallery.core.catalog import Photo
+    from clipgallery.core.store.catalog import Photo
 
 # Folder states shown in the sidebar.
 INDEXING = "indexing"
@@ -40,7 +40,7 @@ class Query:
     """What the grid shows: a text search, an image, photos like one, a smart album, or
     everything.
 
-    Any kind but an album may carry ``filters`` (a :class:`~clipgallery.core.query.
+    Any kind but an album may carry ``filters`` (a :class:`~clipgallery.core.search.query.
     Filters` as sorted ``(field, value)`` pairs, so a Query stays hashable), a ``sort``
     order and photos marked ``good`` / ``bad`` (ids) to refine the ranking.  An album
     query's ``text`` is the album's name.

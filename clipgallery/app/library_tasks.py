@@ -23,9 +23,9 @@ from PySide6.QtCore import QObject, Signal
 from clipgallery.app.workers import Job, QueueWorker
 
 if TYPE_CHECKING:  # importing these loads torch: never on the UI thread
-    from clipgallery.core.catalog import Catalog
-    from clipgallery.core.encoder import Encoder
-    from clipgallery.core.vector_index import VectorIndex
+    from clipgallery.core.models.torch_backend import Encoder
+    from clipgallery.core.store.catalog import Catalog
+    from clipgallery.core.store.vector_index import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +68,8 @@ class LibraryTasks(QueueWorker):
                            good: tuple[int, ...] = (), bad: tuple[int, ...] = (),
                            image: str | int | None = None) -> None:
         def job(catalog: Catalog) -> None:
-            from clipgallery.core.albums import save_album
-            from clipgallery.core.query import Filters
+            from clipgallery.core.search.albums import save_album
+            from clipgallery.core.search.query import Filters
 
             album = save_album(catalog, name, query, Filters.from_dict(filters), sort=sort,
                                image=image, good=good, bad=bad, replace=True)
@@ -80,7 +80,7 @@ class LibraryTasks(QueueWorker):
 
     def request_remove_album(self, name: str) -> None:
         def job(catalog: Catalog) -> None:
-            from clipgallery.core.albums import remove_album
+            from clipgallery.core.search.albums import remove_album
 
             remove_album(catalog, name)
             self._list_albums(catalog)
@@ -111,7 +111,7 @@ class LibraryTasks(QueueWorker):
         try:
             job(catalog)
         except Exception as e:  # noqa: BLE001 - report, keep serving
-            from clipgallery.core.query import SearchError
+            from clipgallery.core.search.query import SearchError
 
             if not isinstance(e, SearchError):
                 log.exception("album job failed")
@@ -119,7 +119,7 @@ class LibraryTasks(QueueWorker):
 
     def _run_labels(self, photo: int, catalog: Catalog,
                     engine: tuple[Encoder, VectorIndex]) -> None:
-        from clipgallery.core.labels import top_labels
+        from clipgallery.core.search.labels import top_labels
 
         encoder, index = engine
         try:
@@ -135,6 +135,6 @@ class LibraryTasks(QueueWorker):
         self.labels_ready.emit(photo, labels)
 
     def _list_albums(self, catalog: Catalog) -> None:
-        from clipgallery.core.albums import list_albums
+        from clipgallery.core.search.albums import list_albums
 
         self.albums_changed.emit(list_albums(catalog))

@@ -48,7 +48,7 @@ def run_app(args: argparse.Namespace) -> int:
     screenshot = getattr(args, "screenshot", None)
     if not screenshot:
         from clipgallery.app import single_instance
-        from clipgallery.core import paths as core_paths
+        from clipgallery.core.store import paths as core_paths
 
         root = core_paths.resolve(getattr(args, "library", None)).root
         if single_instance.ping(root):

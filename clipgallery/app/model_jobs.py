@@ -19,7 +19,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal
 
-from clipgallery.core.paths import LibraryPaths
+from clipgallery.core.store.paths import LibraryPaths
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,8 @@ class ModelJob(QThread):
 
     def run(self) -> None:
         try:
-            from clipgallery.core.encoder import ModelUnavailable
-            from clipgallery.core.models import DownloadCancelled
+            from clipgallery.core.models.model_store import DownloadCancelled
+            from clipgallery.core.models.torch_backend import ModelUnavailable
 
             try:
                 result = self.fn(self)
@@ -96,8 +96,8 @@ class ModelJob(QThread):
 def list_models(paths: LibraryPaths) -> ModelsInfo:
     import open_clip
 
-    from clipgallery.core import models
-    from clipgallery.core.catalog import Catalog
+    from clipgallery.core.models import model_store as models
+    from clipgallery.core.store.catalog import Catalog
 
     info = ModelsInfo()
     if paths.catalog.exists():
@@ -126,7 +126,7 @@ def list_models(paths: LibraryPaths) -> ModelsInfo:
 
 
 def download_model(paths: LibraryPaths, spec: str, job: ModelJob) -> Path:
-    from clipgallery.core import models
+    from clipgallery.core.models import model_store as models
 
     return models.download(spec, paths.models / "hub", job.report, job.cancel,
                            store=paths.models)
@@ -134,6 +134,6 @@ def download_model(paths: LibraryPaths, spec: str, job: ModelJob) -> Path:
 
 def import_model(paths: LibraryPaths, source: Path, arch: str | None,
                  name: str | None) -> tuple[str, str]:
-    from clipgallery.core import models
+    from clipgallery.core.models import model_store as models
 
     return models.import_model(source, paths.models, arch=arch or None, name=name or None)

@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 
 from clipgallery.app import model_jobs
 from clipgallery.app.model_jobs import ModelJob, ModelsInfo
-from clipgallery.core.paths import LibraryPaths
+from clipgallery.core.store.paths import LibraryPaths
 
 if TYPE_CHECKING:
     from clipgallery.app.window import MainWindow

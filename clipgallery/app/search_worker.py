@@ -10,7 +10,7 @@ answers through the ``finished_search`` / ``failed_search`` signals.
 A query submitted while another runs replaces any query still waiting: typing
 "dog on a chair" quickly runs at most the query in flight and the last one.
 
-Searches go through :meth:`clipgallery.core.search.Searcher.search` with the query's
+Searches go through :meth:`clipgallery.core.search.searcher.Searcher.search` with the query's
 filters, sort and good / bad marks, stacking near-identical photos; the best matches
 become the :class:`ResultSet`'s items and the rest its ``more`` (shown on "Show more").
 Album queries re-run the saved album; the duplicates query lists the library's
@@ -31,10 +31,10 @@ from clipgallery.app.items import Query, ResultItem, ResultSet, rows_by_path
 from clipgallery.app.workers import Job, QueueWorker
 
 if TYPE_CHECKING:  # importing these loads torch: never on the UI thread
-    from clipgallery.core.catalog import Catalog
-    from clipgallery.core.encoder import Encoder
-    from clipgallery.core.search import Searcher, SearchResponse, SearchResult
-    from clipgallery.core.vector_index import VectorIndex
+    from clipgallery.core.models.torch_backend import Encoder
+    from clipgallery.core.search.searcher import Searcher, SearchResponse, SearchResult
+    from clipgallery.core.store.catalog import Catalog
+    from clipgallery.core.store.vector_index import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class SearchWorker(QueueWorker):
     def _warm_up(self, engine: tuple[Encoder, VectorIndex]) -> None:
         try:
             catalog = self.reader()
-            from clipgallery.core.search import Searcher
+            from clipgallery.core.search.searcher import Searcher
 
             Searcher(catalog, engine[1], engine[0]).warm_up()
         except Exception:  # noqa: BLE001 - the first search will say what is wrong
@@ -123,7 +123,7 @@ class SearchWorker(QueueWorker):
             self.finished_search.emit(ticket, result)
 
     def _open_reader(self) -> Catalog:
-        from clipgallery.core.catalog import Catalog
+        from clipgallery.core.store.catalog import Catalog
 
         if not self.catalog_path.exists():
             raise FileNotFoundError(self.catalog_path)
@@ -144,7 +144,7 @@ class SearchWorker(QueueWorker):
         rows are kept between runs and only new or changed ones are read: building
         100,000 photo objects anew took ~1.5 s of this thread (holding the GIL, which
         the UI thread then waits for)."""
-        from clipgallery.core.catalog import INDEXED
+        from clipgallery.core.store.catalog import INDEXED
 
         order, total = catalog.newest_first(INDEXED, BROWSE_LIMIT)
         cache = self._browse_cache
@@ -175,7 +175,7 @@ class SearchWorker(QueueWorker):
             return self._duplicates(catalog, engine, query, t0)
         if engine is None:
             raise RuntimeError("the model is not loaded yet")
-        from clipgallery.core.search import Searcher
+        from clipgallery.core.search.searcher import Searcher
 
         encoder, index = engine
         searcher = Searcher(catalog, index, encoder)
@@ -192,7 +192,7 @@ class SearchWorker(QueueWorker):
     def _duplicates(self, catalog: Catalog, engine: tuple[Encoder, VectorIndex] | None,
                     query: Query, t0: float) -> ResultSet:
         """Groups of near-identical photos, each as one stacked row, largest first."""
-        from clipgallery.core.duplicates import find_duplicates
+        from clipgallery.core.search.duplicates import find_duplicates
 
         folder = dict(query.filters).get("folder")
         groups = find_duplicates(catalog, engine[1].model_id if engine else None,
@@ -200,13 +200,13 @@ class SearchWorker(QueueWorker):
         items = [ResultItem(g.photos[0], None, True,
                             tuple(ResultItem(p, None, True) for p in g.photos))
                  for g in groups]
-        from clipgallery.core.catalog import INDEXED
+        from clipgallery.core.store.catalog import INDEXED
 
         searched = catalog.counts().get(INDEXED, 0)
         return ResultSet(query, items, searched, time.monotonic() - t0)
 
     def _run(self, catalog: Catalog, searcher: Searcher, query: Query) -> SearchResponse:
-        from clipgallery.core.query import Filters
+        from clipgallery.core.search.query import Filters
 
         filters = Filters.from_dict(dict(query.filters)) if query.filters else None
         opts = {"good": query.good, "bad": query.bad, "filters": filters, "sort": query.sort,
@@ -220,7 +220,7 @@ class SearchWorker(QueueWorker):
             ref = query.photo_id if query.photo_id is not None else os.fspath(query.path or "")
             return searcher.search("", image=ref, **opts)  # type: ignore[arg-type]
         if query.kind == Query.ALBUM:
-            from clipgallery.core.albums import get_album
+            from clipgallery.core.search.albums import get_album
 
             album = get_album(catalog, query.text)
             return searcher.search(

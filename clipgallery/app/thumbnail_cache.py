@@ -66,7 +66,7 @@ class ThumbnailCache:
                 except OSError:
                     pass
             return target, True
-        from clipgallery.core import imaging
+        from clipgallery.core.photos import imaging
 
         image = imaging.thumbnail(Path(path), self.store_size)
         target.parent.mkdir(parents=True, exist_ok=True)

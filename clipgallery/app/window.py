@@ -58,11 +58,11 @@ from clipgallery.app.search_worker import SearchWorker
 from clipgallery.app.settings import THUMB_MAX, THUMB_MIN, WindowSettings
 from clipgallery.app.sidebar import FolderSidebar
 from clipgallery.app.thumbnail_cache import ThumbnailCache
-from clipgallery.core import formats
-from clipgallery.core import paths as core_paths
+from clipgallery.core.photos import formats
+from clipgallery.core.store import paths as core_paths
 
 if TYPE_CHECKING:
-    from clipgallery.core.catalog import Photo
+    from clipgallery.core.store.catalog import Photo
 
 log = logging.getLogger(__name__)
 

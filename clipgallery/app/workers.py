@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QThread
 
 if TYPE_CHECKING:  # importing the catalog is cheap, but keep the UI thread's imports lean
-    from clipgallery.core.catalog import Catalog
+    from clipgallery.core.store.catalog import Catalog
 
 Job = Callable[[], None]
 
@@ -89,7 +89,7 @@ class QueueWorker(QThread):
         return self._reader
 
     def _open_reader(self) -> Catalog:
-        from clipgallery.core.catalog import Catalog
+        from clipgallery.core.store.catalog import Catalog
 
         return Catalog(self.catalog_path)
 

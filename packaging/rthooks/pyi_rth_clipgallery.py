@@ -5,7 +5,7 @@ It reads ``clipgallery_bundle.json``, written into the bundle by ``clipgallery.s
 * ``default_model`` (set by ``build.sh --with-model``): the bundled model folder,
   relative to the bundle's data folder (``sys._MEIPASS``), e.g. ``models/tiny-clip``.
   It becomes the *default* model (``$CLIPGALLERY_DEFAULT_MODEL``, read by
-  ``clipgallery.core.library.default_model``): what a library with no model of its own is
+  ``clipgallery.core.store.library.default_model``): what a library with no model of its own is
   indexed and searched with.  An explicit ``--model``, ``$CLIPGALLERY_MODEL`` and the model a library
   already uses keep their precedence (``Library.model_spec``), so a user who switches
   to another model is not pulled back to the bundled one.

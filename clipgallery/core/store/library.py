@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from clipgallery.core import paths as _paths
-from clipgallery.core.catalog import Catalog, StorageError, storage_error
-from clipgallery.core.vector_index import VectorIndex
+from clipgallery.core.store import paths as _paths
+from clipgallery.core.store.catalog import Catalog, StorageError, storage_error
+from clipgallery.core.store.vector_index import VectorIndex
 
 if TYPE_CHECKING:  # torch and open_clip load only when a model is (seconds)
-    from clipgallery.core.encoder import Encoder
+    from clipgallery.core.models.torch_backend import Encoder
 
 DEFAULT_MODEL = "ViT-B-32-256:datacomp_s34b_b86k"
 ENV_MODEL = "CLIPGALLERY_MODEL"
@@ -38,13 +38,13 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 def _gpu_likely() -> bool:
-    from clipgallery.core.onnx_encoder import gpu_likely
+    from clipgallery.core.models.onnx_runtime import gpu_likely
 
     return gpu_likely()
 
 
 def _load_tokenizer(spec: str):
-    from clipgallery.core.encoder import load_tokenizer
+    from clipgallery.core.models.torch_backend import load_tokenizer
 
     return load_tokenizer(spec)
 
@@ -259,7 +259,7 @@ class Library:
         preload = ("visual",) if indexing else ("textual",)
         onnx_ok = os.environ.get(ENV_BACKEND, "auto") != "torch"
         if onnx_ok and (device == "cpu" or (device is None and not _gpu_likely())):
-            from clipgallery.core.onnx_encoder import fast_onnx_encoder
+            from clipgallery.core.models.onnx_runtime import fast_onnx_encoder
 
             fast = fast_onnx_encoder(
                 spec, hub_cache=self.hub_cache, store=self.onnx_store, int8=quantize,
@@ -270,7 +270,7 @@ class Library:
         enc = self._load_torch(spec, device)
         if enc.device != "cpu" or not onnx_ok:
             return enc
-        from clipgallery.core.onnx_backend import onnx_encoder_for, source_files, source_key
+        from clipgallery.core.models.onnx_export import onnx_encoder_for, source_files, source_key
 
         return onnx_encoder_for(
             enc, self.onnx_store, progress=progress, export=indexing, quantize=quantize,
@@ -278,7 +278,7 @@ class Library:
             source=(source_key(spec, self.hub_cache), source_files(spec, enc.weights_path)))
 
     def _load_torch(self, spec: str, device: str | None) -> Encoder:
-        from clipgallery.core.encoder import load_encoder
+        from clipgallery.core.models.torch_backend import load_encoder
 
         return load_encoder(spec, device=device, cache_dir=self.hub_cache)
 

@@ -1,7 +1,7 @@
 """The one registry of photo file types: suffix -> kind, MIME types, label, decoder.
 
 Every list of supported suffixes, kinds or MIME types in ClipGallery comes from here:
-the indexer and thumbnailer (:mod:`clipgallery.core.imaging`), metadata, the query
+the indexer and thumbnailer (:mod:`clipgallery.core.photos.imaging`), metadata, the query
 language's ``type:`` filter, the window's drop handling, the filter bar's type list and
 the packaging checks.  Adding a format is one :func:`register` call.
 
@@ -19,7 +19,7 @@ __all__ = [
     "mime_types", "file_types", "get", "PILLOW", "LIBRAW",
 ]
 
-#: ``FileType.decoder`` values: which decoder :mod:`clipgallery.core.imaging` uses.
+#: ``FileType.decoder`` values: which decoder :mod:`clipgallery.core.photos.imaging` uses.
 PILLOW = "pillow"
 LIBRAW = "libraw"  # then Pillow, when LibRaw does not recognise the data
 

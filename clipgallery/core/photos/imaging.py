@@ -21,7 +21,7 @@ Hostile files are refused before any pixel is decoded, from what their headers d
 can hold; a shape no photo has (over 100:1); a progressive JPEG whose scans would make
 libjpeg walk its whole coefficient buffer thousands of times (a "scan bomb": 170 KB
 that takes minutes of CPU).  What headers cannot reveal is bounded by
-:mod:`clipgallery.core.guard`, which decodes in a child process it can kill.
+:mod:`clipgallery.core.photos.guard`, which decodes in a child process it can kill.
 
 Every bad input gives :class:`DecodeError` with a short reason fit to show a user.
 """
@@ -40,8 +40,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from clipgallery.core import formats as _formats
-from clipgallery.core import metadata as _md
+from clipgallery.core.photos import formats as _formats
+from clipgallery.core.photos import metadata as _md
 
 try:  # HEIC / HEIF through libheif
     import pillow_heif
@@ -70,7 +70,7 @@ __all__ = [
     "screen",
 ]
 
-# Thin aliases of the registry in :mod:`clipgallery.core.formats` (kept for callers).
+# Thin aliases of the registry in :mod:`clipgallery.core.photos.formats` (kept for callers).
 RAW_EXTENSIONS: frozenset[str] = frozenset(
     s for ft in _formats.file_types() if ft.decoder == _formats.LIBRAW for s in ft.suffixes)
 IMAGE_EXTENSIONS: frozenset[str] = _formats.suffixes()

@@ -5,7 +5,7 @@ RAW + JPEG, a resized or re-compressed copy) when any of these holds:
 
 1. **RAW + JPEG pair**: same folder, same file name stem (case-insensitive), e.g.
    ``IMG_0042.CR2`` and ``IMG_0042.JPG``;
-2. **perceptual hash**: the 64-bit difference hashes (:mod:`clipgallery.core.phash`)
+2. **perceptual hash**: the 64-bit difference hashes (:mod:`clipgallery.core.photos.phash`)
    differ in at most :data:`PHASH_MAX` bits, the pictures have the same aspect ratio
    (within :data:`ASPECT_TOL`), and both hashes are *detailed* (at least
    :data:`MIN_DETAIL` bits set and unset: a mostly flat picture, a blank frame or a
@@ -55,7 +55,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clipgallery.core.catalog import Catalog, Condition, Photo, path_prefix_range
+from clipgallery.core.store.catalog import Catalog, Condition, Photo, path_prefix_range
 
 __all__ = ["PHASH_MAX", "PHASH_LOW_DETAIL_MAX", "BURST_PHASH_MAX", "MIN_DETAIL", "ASPECT_TOL",
            "COS_VETO", "COS_CONFIRM", "COS_BURST", "detail", "near_identical", "stack_groups", "DuplicateGroup", "find_duplicates"]

@@ -2,7 +2,7 @@
 
 Files, sizes, mtimes, content hashes, metadata, skip reasons and every vector (per
 model, as a float32 blob) live here.  The hnswlib index is a cache that can always be
-rebuilt from it (see :mod:`clipgallery.core.vector_index`).
+rebuilt from it (see :mod:`clipgallery.core.store.vector_index`).
 
 Threading: a :class:`Catalog` object is one SQLite connection.  The writer (the
 indexer's thread) owns one; readers (search, the UI) open their own.  WAL mode lets
@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from clipgallery.core.metadata import META_KEYS
+from clipgallery.core.photos.metadata import META_KEYS
 
 SCHEMA_VERSION = 2
 
@@ -169,7 +169,7 @@ def path_prefix_range(folder: str | os.PathLike[str]) -> tuple[bytes, bytes]:
 
 class Condition(NamedTuple):
     """One structured test on a ``photos`` row, which :meth:`Catalog.where` turns into SQL
-    (the filters of :mod:`clipgallery.core.filters` are declared as these, so that no
+    (the filters of :mod:`clipgallery.core.search.filters` are declared as these, so that no
     SQL is written outside this module).
 
     ``op`` is one of:

@@ -1,15 +1,15 @@
 """Decoding untrusted files on a budget: a child process that can be killed.
 
-:func:`clipgallery.core.imaging.screen` refuses, from their headers, the hostile files
+:func:`clipgallery.core.photos.imaging.screen` refuses, from their headers, the hostile files
 that can be recognised cheaply (scan bombs, declared sizes that need too much memory or
 that the file's bytes cannot hold).  What is left is bounded here, so that one file can
 never stall the indexer's queue or exhaust memory:
 
 * **time**: each decode runs in a child process (``python -c``, importing only
-  :mod:`~clipgallery.core.imaging`); one that does not answer within ``time_budget``
+  :mod:`~clipgallery.core.photos.imaging`); one that does not answer within ``time_budget``
   seconds is killed and the file is skipped with "took too long to decode";
 * **memory**: decodes running at once share ``memory_budget`` bytes, by the estimate
-  :func:`~clipgallery.core.imaging.screen` gives before dispatching (a decode waits for
+  :func:`~clipgallery.core.photos.imaging.screen` gives before dispatching (a decode waits for
   room; one that needs more than all of it is refused).  On Linux each child also gets
   an address-space limit, so that a decode that allocates past its estimate fails
   with "not enough memory" instead of swapping the machine;
@@ -37,7 +37,7 @@ import subprocess
 import sys
 import threading
 
-from clipgallery.core import imaging
+from clipgallery.core.photos import imaging
 
 __all__ = ["DEFAULT_TIME_BUDGET", "DEFAULT_MEMORY_BUDGET", "TOO_SLOW", "DecodeGuard",
            "decode", "serve"]
@@ -52,7 +52,7 @@ DEFAULT_MEMORY_BUDGET: int = imaging.DEFAULT_MAX_DECODE_BYTES
 TOO_SLOW = "took too long to decode (over {:g} s)"
 CRASHED = "the image decoder crashed on this file"
 
-_BOOT = "from clipgallery.core.guard import serve; serve()"
+_BOOT = "from clipgallery.core.photos.guard import serve; serve()"
 _BOOT_TIMEOUT = 60.0
 _READY = b"ready"
 _HEADER = 4

@@ -8,7 +8,7 @@ or at the very start), so ``t-shirt`` and ``sunset+boat`` are ordinary text:
 
 ==========================  ==============================================================
 ``beach -people``           ``-`` starts a *negative* term: photos that show it are pushed
-                            down (see :mod:`clipgallery.core.ranking` for the exact rule)
+                            down (see :mod:`clipgallery.core.search.ranking` for the exact rule)
 ``sunset + boat``           `` + `` separates positive terms; a photo should match both
 ``2:sunset + boat``         ``N:`` in front of a term weights it (0 < N <= 10; default 1)
 ``-0.5:people``             a weighted negative term
@@ -18,7 +18,7 @@ or at the very start), so ``t-shirt`` and ``sunset+boat`` are ordinary text:
 A term runs to the next operator, so ``beach at sunset -people -dogs`` is the positive
 term "beach at sunset" and the negative terms "people" and "dogs".
 
-Text is combined with an image by :meth:`clipgallery.core.search.Searcher.search`
+Text is combined with an image by :meth:`clipgallery.core.search.searcher.Searcher.search`
 (``image=`` a file, a library photo's path or its id): the image is one more positive
 term ("like this photo, at night").
 
@@ -30,7 +30,7 @@ Filters
 -------
 :class:`Filters` restricts a search (or lists photos without any query) by folder, date
 taken, camera, file type and orientation.  It is declared in
-:mod:`clipgallery.core.filters` (one :class:`~clipgallery.core.filters.Filter` per field)
+:mod:`clipgallery.core.search.filters` (one :class:`~clipgallery.core.search.filters.Filter` per field)
 and re-exported here.
 
 Example::
@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Re-exported: the filters live in their own module (one declaration per field).
-from clipgallery.core.filters import (
+from clipgallery.core.search.filters import (
     ORIENTATIONS,
     SQUARE_TOLERANCE,
     Filters,

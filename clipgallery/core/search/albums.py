@@ -1,7 +1,7 @@
 """Smart albums: saved searches that update as new photos are indexed.
 
-An album is a name, a query (query language of :mod:`clipgallery.core.query`; may be
-empty when filters alone define it) and :class:`~clipgallery.core.query.Filters`, plus a
+An album is a name, a query (query language of :mod:`clipgallery.core.search.query`; may be
+empty when filters alone define it) and :class:`~clipgallery.core.search.query.Filters`, plus a
 few search options (sort order, a reference image, photos marked good / bad).  It is
 stored in the catalog's ``albums`` table: the filters as JSON in the ``filters``
 column, with the options under the key ``"options"``.
@@ -18,7 +18,7 @@ API::
     remove_album(catalog, name) -> None        # AlbumError if there is none
     album_results(searcher, album, limit=..., stack=True) -> SearchResponse
 
-Errors are :class:`AlbumError` (a :class:`~clipgallery.core.query.SearchError`) with
+Errors are :class:`AlbumError` (a :class:`~clipgallery.core.search.query.SearchError`) with
 a message for the user; an album whose query does not parse is refused when saved.
 
 Threading: plain catalog reads and one-statement transactions; use the calling
@@ -33,8 +33,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from clipgallery.core.catalog import Catalog
-from clipgallery.core.query import Filters, QueryError, SearchError, parse_query
+from clipgallery.core.search.query import Filters, QueryError, SearchError, parse_query
+from clipgallery.core.store.catalog import Catalog
 
 __all__ = ["AlbumError", "Album", "save_album", "get_album", "list_albums", "remove_album",
            "album_results"]
@@ -101,7 +101,7 @@ def save_album(catalog: Catalog, name: str, query: str = "", filters: Filters | 
                bad: Iterable[str | int | os.PathLike[str]] = (),
                replace: bool = False) -> Album:
     """Save (or with ``replace``, overwrite) a smart album."""
-    from clipgallery.core.search import SORTS
+    from clipgallery.core.search.searcher import SORTS
 
     name = " ".join((name or "").split())
     if not name:
@@ -145,9 +145,9 @@ def remove_album(catalog: Catalog, name: str) -> None:
 
 
 def album_results(searcher, album: Album, limit: int | None = None, *, stack: bool = True):
-    """Run the album's search now (``searcher``: a :class:`~clipgallery.core.search.
-    Searcher`); returns its :class:`~clipgallery.core.search.SearchResponse`."""
-    from clipgallery.core.search import DEFAULT_LIMIT
+    """Run the album's search now (``searcher``: a :class:`~clipgallery.core.search.searcher.
+    Searcher`); returns its :class:`~clipgallery.core.search.searcher.SearchResponse`."""
+    from clipgallery.core.search.searcher import DEFAULT_LIMIT
 
     return searcher.search(album.query, image=album.image, good=album.good, bad=album.bad,
                            filters=album.filters or None, sort=album.sort,

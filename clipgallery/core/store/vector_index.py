@@ -27,7 +27,7 @@ from pathlib import Path
 import hnswlib
 import numpy as np
 
-from clipgallery.core.catalog import Catalog
+from clipgallery.core.store.catalog import Catalog
 
 log = logging.getLogger(__name__)
 

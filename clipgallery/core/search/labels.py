@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:  # torch and open_clip load only with a model
-    from clipgallery.core.encoder import Encoder
+    from clipgallery.core.models.torch_backend import Encoder
 
 log = logging.getLogger(__name__)
 

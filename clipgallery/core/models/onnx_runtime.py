@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from clipgallery.core import modelspec
+from clipgallery.core.models import specs as modelspec
 
 log = logging.getLogger(__name__)
 
@@ -315,7 +315,7 @@ class OnnxEncoder:
     from the export's info.json.  ``encoder`` is the torch encoder it was exported from,
     or None: then ``loader`` loads one if it is ever needed (a tower that fails to load,
     or an attribute only torch has, such as ``model``).  The tokenizer (loaded on the
-    first text) is the export's torch-free :class:`~clipgallery.core.clip_tokenizer.
+    first text) is the export's torch-free :class:`~clipgallery.core.models.tokenizer.
     ClipTokenizer` where export checked it gives the model's tokens, else
     ``tokenizer_loader``'s (open_clip's).  ``threads`` is ONNX Runtime's intra-op thread
     count (default: every core this process may use).
@@ -442,7 +442,7 @@ class OnnxEncoder:
             with self._load_lock:
                 if self._tokenizer is None:
                     if self._torch_encoder is None and self._tokenizer_info:
-                        from clipgallery.core.clip_tokenizer import VOCAB_FILE, ClipTokenizer
+                        from clipgallery.core.models.tokenizer import VOCAB_FILE, ClipTokenizer
 
                         self._tokenizer = ClipTokenizer(
                             self.model_dir / VOCAB_FILE,

@@ -1,6 +1,6 @@
 """Scoring a compound query, the per-query relevance cutoff, and "more like these".
 
-Everything here is pure numpy over L2-normalised vectors; :mod:`clipgallery.core.search`
+Everything here is pure numpy over L2-normalised vectors; :mod:`clipgallery.core.search.searcher`
 feeds it the library's vectors (all of them, or a random sample for very large libraries).
 
 How a compound query is scored
@@ -44,7 +44,7 @@ the noise of another, and models differ in how their scores spread.  So the cuto
 looks at *this query's* scores over *this library*:
 
 * every photo of the library is scored for the query (exactly, up to
-  :data:`clipgallery.core.search.EXACT_MAX` photos; above that a random sample of
+  :data:`clipgallery.core.search.searcher.EXACT_MAX` photos; above that a random sample of
   stored vectors stands in for the library, and the top score comes from the index);
   ``m`` is the median score, ``s`` the robust spread (1.4826 x MAD) and ``top`` the
   highest score in the library;

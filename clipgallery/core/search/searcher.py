@@ -7,22 +7,22 @@ The API the app and the CLI use
 ``Searcher.search(query="", *, image=None, good=(), bad=(), filters=None,
 sort="relevance", limit=100, stack=True, image_weight=1.0) -> SearchResponse``
 
-* ``query``: text in the query language of :mod:`clipgallery.core.query`
+* ``query``: text in the query language of :mod:`clipgallery.core.search.query`
   (``beach -people``, ``2:sunset + boat``, quoted phrases), or a parsed
-  :class:`~clipgallery.core.query.ParsedQuery`;
+  :class:`~clipgallery.core.search.query.ParsedQuery`;
 * ``image``: a photo id, the path of a library photo (its stored vector is used and
   the photo itself is left out of the results) or of any image file; combined with
   the text as one more positive term of weight ``image_weight``;
 * ``good`` / ``bad``: photo ids or paths marked as good / bad results ("more like
-  these", Rocchio, see :func:`clipgallery.core.ranking.refine`); bad photos are left
+  these", Rocchio, see :func:`clipgallery.core.search.ranking.refine`); bad photos are left
   out of the results;
-* ``filters``: a :class:`~clipgallery.core.query.Filters` (folder, dates, camera,
+* ``filters``: a :class:`~clipgallery.core.search.query.Filters` (folder, dates, camera,
   file type, orientation); with filters and no query at all, the matching photos are
   listed newest first;
 * ``sort``: ``"relevance"`` (default), ``"date"`` (newest first) or ``"oldest"``;
 * ``limit``: how many results (stacks, when stacking) at most;
 * ``stack``: group near-identical photos into one result (see
-  :mod:`clipgallery.core.duplicates`).
+  :mod:`clipgallery.core.search.duplicates`).
 
 The :class:`SearchResponse` is a sequence of :class:`SearchResult` (iterate it, index
 it, ``len()`` it) plus ``best`` (the best matches), ``more`` (how many results the
@@ -30,9 +30,9 @@ cutoff hides), ``photos()`` (every photo, stack members included, by score),
 ``library_size``, ``median`` / ``spread`` / ``top`` (this query's score distribution) and
 ``exact`` (whether every vector was scored).
 
-A :class:`SearchResult` has ``photo`` (a :class:`~clipgallery.core.catalog.Photo`),
+A :class:`SearchResult` has ``photo`` (a :class:`~clipgallery.core.store.catalog.Photo`),
 ``score`` (higher is better; a cosine similarity for a one-term query, see
-:mod:`clipgallery.core.ranking` for compound ones), ``z`` (how far it stands out for
+:mod:`clipgallery.core.search.ranking` for compound ones), ``z`` (how far it stands out for
 this query), ``best`` (a best match: shown by default), ``stack`` (all members of
 its stack, best first and itself included; empty for a photo on its own) and
 ``count`` (1 or the stack's size), plus ``path`` and ``as_dict()``.
@@ -76,14 +76,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from clipgallery.core import duplicates, imaging, ranking
-from clipgallery.core.catalog import INDEXED, Catalog, Photo
-from clipgallery.core.filters import SORTS
-from clipgallery.core.query import Filters, ParsedQuery, QueryError, SearchError, parse_query
-from clipgallery.core.vector_index import VectorIndex
+from clipgallery.core.photos import imaging
+from clipgallery.core.search import duplicates, ranking
+from clipgallery.core.search.filters import SORTS
+from clipgallery.core.search.query import Filters, ParsedQuery, QueryError, SearchError, parse_query
+from clipgallery.core.store.catalog import INDEXED, Catalog, Photo
+from clipgallery.core.store.vector_index import VectorIndex
 
 if TYPE_CHECKING:  # torch and open_clip load only with a model
-    from clipgallery.core.encoder import Encoder
+    from clipgallery.core.models.torch_backend import Encoder
 
 __all__ = ["DEFAULT_LIMIT", "EXACT_MAX", "SELECTIVE_MAX", "SAMPLE_SIZE", "SORTS",
            "SearchError", "QueryError", "SearchResult", "SearchResponse", "Searcher"]

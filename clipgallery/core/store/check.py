@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from clipgallery.core.library import Library
-from clipgallery.core.vector_index import VectorIndex
+from clipgallery.core.store.library import Library
+from clipgallery.core.store.vector_index import VectorIndex
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Run a CLIP :class:`~clipgallery.core.encoder.Encoder` on the CPU through ONNX Runtime.
+"""Run a CLIP :class:`~clipgallery.core.models.torch_backend.Encoder` on the CPU through ONNX Runtime.
 
 On a CPU, ONNX Runtime runs CLIP's towers as fast as eager PyTorch or up to twice as
 fast (measured: 2x on an AMD EPYC, 1x on an Intel Xeon), its int8 image model 4x; and a
@@ -51,8 +51,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from clipgallery.core.encoder import Encoder
-from clipgallery.core.onnx_encoder import (  # noqa: F401 - re-exported
+from clipgallery.core.models.onnx_runtime import (  # noqa: F401 - re-exported
     EXPORT_FORMAT,
     INFO,
     MIN_INT8_COSINE,
@@ -71,12 +70,13 @@ from clipgallery.core.onnx_encoder import (  # noqa: F401 - re-exported
     source_files,
     source_key,
 )
-from clipgallery.core.onnx_encoder import min_cosine as _min_cosine
-from clipgallery.core.onnx_encoder import probe_images as _probe_images
-from clipgallery.core.onnx_encoder import read_info as _read_info
-from clipgallery.core.onnx_encoder import run as _run
-from clipgallery.core.onnx_encoder import session as _session
-from clipgallery.core.onnx_encoder import write_json as _write_json
+from clipgallery.core.models.onnx_runtime import min_cosine as _min_cosine
+from clipgallery.core.models.onnx_runtime import probe_images as _probe_images
+from clipgallery.core.models.onnx_runtime import read_info as _read_info
+from clipgallery.core.models.onnx_runtime import run as _run
+from clipgallery.core.models.onnx_runtime import session as _session
+from clipgallery.core.models.onnx_runtime import write_json as _write_json
+from clipgallery.core.models.torch_backend import Encoder
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +239,7 @@ _TOKENIZER_CHECKS = (*_PROBE_TEXTS, "", "A DOG!!  on   a chair, 3 cats & 2 dogs"
 def _torch_free_tokenizer(encoder: Encoder, folder: Path) -> dict[str, Any] | None:
     """Copy what :class:`ClipTokenizer` needs into ``folder`` and describe it, if it gives
     exactly the tokens of the model's own tokenizer (checked here); else None."""
-    from clipgallery.core import clip_tokenizer
+    from clipgallery.core.models import tokenizer as clip_tokenizer
 
     desc = clip_tokenizer.describe(encoder.tokenizer)
     if desc is None:

@@ -3,15 +3,15 @@
 A :class:`Filter` holds everything about one field in one place: its name (the
 :class:`Filters` field and the smart-album JSON key), the label the app shows, the CLI
 flag with its help and metavar (or choices), the parser that normalises a value (with
-a :class:`~clipgallery.core.query.QueryError` meant for the user), the Python test of
+a :class:`~clipgallery.core.search.query.QueryError` meant for the user), the Python test of
 one catalog row (:meth:`Filters.matches`) and the structured conditions
-(:class:`~clipgallery.core.catalog.Condition`) that the catalog turns into SQL
+(:class:`~clipgallery.core.store.catalog.Condition`) that the catalog turns into SQL
 (:meth:`Filters.conditions`; the catalog owns every SQL statement).  The CLI's filter
 options, the app's filter bar and :class:`Filters` itself are all driven by
 :data:`FILTERS`, so a new filter is one more declaration here.
 
 Also defined once here: the sort orders (:data:`SORTS`, :data:`SORT_LABELS`; re-exported
-by :mod:`clipgallery.core.search`) and the orientations (:data:`ORIENTATIONS`).
+by :mod:`clipgallery.core.search.searcher`) and the orientations (:data:`ORIENTATIONS`).
 
 Pure: no model, no database; runs in whatever thread calls it.
 """
@@ -23,15 +23,15 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 
-from clipgallery.core import formats
-from clipgallery.core.catalog import Condition, Photo, encode_path, path_prefix_range
+from clipgallery.core.photos import formats
+from clipgallery.core.store.catalog import Condition, Photo, encode_path, path_prefix_range
 
 
 class SearchError(Exception):
     """A search that cannot run; the message is for the user.
 
-    Defined here (and re-exported by :mod:`clipgallery.core.query` and
-    :mod:`clipgallery.core.search`) so that filters and the query parser can raise it
+    Defined here (and re-exported by :mod:`clipgallery.core.search.query` and
+    :mod:`clipgallery.core.search.searcher`) so that filters and the query parser can raise it
     without importing the search engine.
     """
 
@@ -135,7 +135,7 @@ def _parse_orientation(value: object) -> str | None:
 
 def _day_start(d: _dt.date) -> float:
     """Local midnight at the start of ``d`` as a POSIX timestamp (dates are local time,
-    as the catalog's ``taken_at`` is, see :mod:`clipgallery.core.metadata`)."""
+    as the catalog's ``taken_at`` is, see :mod:`clipgallery.core.photos.metadata`)."""
     return _dt.datetime(d.year, d.month, d.day).timestamp()
 
 
@@ -238,7 +238,7 @@ class Filters:
       within 2 % counts as square).
 
     It turns into catalog conditions (:meth:`conditions`, which
-    :meth:`clipgallery.core.catalog.Catalog.where` makes SQL of), can test one row in
+    :meth:`clipgallery.core.store.catalog.Catalog.where` makes SQL of), can test one row in
     Python (:meth:`matches`, same semantics), and round-trips through JSON
     (:meth:`as_dict` / :meth:`from_dict`) for smart albums.
     """

@@ -49,7 +49,7 @@ class ModelSpec:
 
 def parse_spec(spec: str) -> ModelSpec:
     """Parse ``NAME:PRETRAINED`` or a local model folder path (the architecture name is
-    checked against open_clip by :func:`clipgallery.core.encoder.parse_spec`)."""
+    checked against open_clip by :func:`clipgallery.core.models.torch_backend.parse_spec`)."""
     spec = spec.strip()
     if not spec:
         raise ModelUnavailable("No model given. Use --model NAME:PRETRAINED or a model folder.")

@@ -36,8 +36,8 @@ import torch  # noqa: E402
 from open_clip.transform import PreprocessCfg, image_transform_v2, merge_preprocess_dict  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from clipgallery.core import modelspec as _ms  # noqa: E402
-from clipgallery.core.modelspec import (  # noqa: E402,F401 - re-exported
+from clipgallery.core.models import specs as _ms  # noqa: E402
+from clipgallery.core.models.specs import (  # noqa: E402,F401 - re-exported
     ENV_HUB_ENDPOINT,
     HUB_HOST,
     LOCAL_CONFIG,
@@ -50,8 +50,8 @@ from clipgallery.core.modelspec import (  # noqa: E402,F401 - re-exported
     local_model_id,
     split_long_text,
 )
-from clipgallery.core.modelspec import WEIGHT_NAMES as _WEIGHT_NAMES  # noqa: E402,F401
-from clipgallery.core.modelspec import weights_file as _weights_file  # noqa: E402
+from clipgallery.core.models.specs import WEIGHT_NAMES as _WEIGHT_NAMES  # noqa: E402,F401
+from clipgallery.core.models.specs import weights_file as _weights_file  # noqa: E402
 
 log = logging.getLogger(__name__)
 

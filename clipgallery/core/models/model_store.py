@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from clipgallery.core.encoder import (
+from clipgallery.core.models.torch_backend import (
     LOCAL_CONFIG,
     ModelSpec,
     ModelUnavailable,
@@ -283,7 +283,7 @@ def download(spec: str, cache_dir: Path,
     an HTTP Range request; nothing counts as installed until it is complete and checked.
     Raises :class:`ModelUnavailable` at once when offline or on failure,
     :class:`DownloadCancelled` when ``cancel`` is set.  ``endpoint`` (default
-    :func:`~clipgallery.core.encoder.hub_endpoint`) is the hub's base URL.
+    :func:`~clipgallery.core.models.torch_backend.hub_endpoint`) is the hub's base URL.
     """
     cancel = cancel or threading.Event()
     endpoint = (endpoint or hub_endpoint()).rstrip("/")
@@ -471,7 +471,7 @@ def import_model(source: Path, store: Path, *, arch: str | None = None,
             shutil.copyfile(weights, tmp / WEIGHTS_NAME)
         else:
             save_file({k: v.contiguous() for k, v in sd.items()}, str(tmp / WEIGHTS_NAME))
-        from clipgallery.core.encoder import local_model_id
+        from clipgallery.core.models.torch_backend import local_model_id
 
         model_id = local_model_id(tmp).replace(f"local:{tmp.name}@", f"local:{safe}@")
         (tmp / INFO_NAME).write_text(json.dumps({"model_id": model_id, "source": str(source),
@@ -499,7 +499,7 @@ def installed(store: Path) -> list[InstalledModel]:
                 try:
                     mid = json.loads((d / INFO_NAME).read_text())["model_id"]
                 except (OSError, ValueError, KeyError):
-                    from clipgallery.core.encoder import local_model_id
+                    from clipgallery.core.models.torch_backend import local_model_id
 
                     mid = local_model_id(d)
                 size = sum(f.stat().st_size for f in d.iterdir() if f.is_file())

@@ -38,8 +38,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from clipgallery.core import guard, imaging, phash
-from clipgallery.core.catalog import (
+from clipgallery.core.photos import guard, imaging, phash
+from clipgallery.core.store.catalog import (
     INDEXED,
     MISSING,
     SKIPPED,
@@ -47,10 +47,10 @@ from clipgallery.core.catalog import (
     Photo,
     storage_error,
 )
-from clipgallery.core.vector_index import VectorIndex
+from clipgallery.core.store.vector_index import VectorIndex
 
 if TYPE_CHECKING:  # torch and open_clip load only with a model
-    from clipgallery.core.encoder import Encoder
+    from clipgallery.core.models.torch_backend import Encoder
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ class Indexer:
     def run(self, folders: Sequence[os.PathLike[str] | str]) -> IndexSummary:
         """Reconcile ``folders`` (recursively) with the catalog.
 
-        Raises :class:`~clipgallery.core.catalog.StorageError` when the library's disk
+        Raises :class:`~clipgallery.core.store.catalog.StorageError` when the library's disk
         refuses a write; everything committed before stays consistent.
         """
         t0 = time.monotonic()

@@ -1,7 +1,7 @@
 """Photo metadata (date taken, camera, lens, GPS, orientation) read from EXIF.
 
 Called from worker threads (the indexer's decode pool) through
-:func:`clipgallery.core.imaging.decode`: everything here is pure and thread-safe and
+:func:`clipgallery.core.photos.imaging.decode`: everything here is pure and thread-safe and
 touches no module state after import.
 
 EXIF written by cameras and phones is often broken (bad offsets, wrong types, zero
@@ -24,7 +24,7 @@ from typing import Any
 
 from PIL import Image
 
-from clipgallery.core import formats
+from clipgallery.core.photos import formats
 
 __all__ = ["META_KEYS", "read_metadata", "empty_metadata", "parse_exif_datetime",
            "gps_decimal", "exif_orientation", "clean_text"]
