@@ -616,8 +616,9 @@ def test_photos_modules_import_no_cycle() -> None:
             "print(sorted(m for m in sys.modules if m.startswith('clipgallery')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=60).stdout
-    assert ast.literal_eval(out) == ["clipgallery", "clipgallery.core", "clipgallery.core.photos.formats",
-                         "clipgallery.core.photos.metadata"]
+    assert ast.literal_eval(out) == ["clipgallery", "clipgallery.core", "clipgallery.core.photos",
+                                     "clipgallery.core.photos.formats",
+                                     "clipgallery.core.photos.metadata"]
 
 
 # -- metadata ------------------------------------------------------------------------------
