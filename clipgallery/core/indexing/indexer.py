@@ -22,7 +22,6 @@ Reconciling, per file:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import sqlite3
@@ -38,7 +37,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from clipgallery.core.photos import guard, imaging, phash
+from clipgallery.core.photos import guard, hashes, imaging, phash
 from clipgallery.core.store.catalog import (
     INDEXED,
     MISSING,
@@ -123,15 +122,14 @@ class _Job:
 class _Prepared:
     job: _Job
     content_hash: str | None = None
+    # The stored digest of the old kind that this content matched (see photos.hashes):
+    # lookups use it, the row is rewritten with ``content_hash``.
+    legacy_match: str | None = None
     tensor: object | None = None
     meta: dict[str, object] = field(default_factory=dict)
     error: str | None = None
     vanished: bool = False
     same_content: bool = False
-
-
-def _hash(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def walk(folder: Path, on_error: Callable[[Path, str], None] | None = None
@@ -185,6 +183,7 @@ class Indexer:
         self.max_pixels = max_pixels
         self.save_every = save_every
         self._full_run = True
+        self._legacy_hashes = False  # set per run: does the library hold old digests?
 
     # -- control (any thread) -------------------------------------------------
 
@@ -295,6 +294,8 @@ class Indexer:
     def _execute_unguarded(self, jobs: list[_Job], gone: list[Photo], summary: IndexSummary,
                            t0: float) -> IndexSummary:
         model = self.encoder.model_id
+        # Old-kind digests (photos.hashes) are looked for only while the library has some.
+        self._legacy_hashes = self.catalog.has_legacy_hashes()
         # Content we already hold a vector for: moved, renamed or copied files.  A big run
         # loads every such hash once; a small one (a watcher's batch in a library of a
         # million photos) asks the catalog per file instead.
@@ -399,8 +400,8 @@ class Indexer:
         except OSError as e:
             prep.error = f"cannot read file: {e.strerror or e}"
             return prep
-        prep.content_hash = _hash(data)
-        if job.row is not None and job.row.content_hash == prep.content_hash \
+        prep.content_hash = hashes.content_hash(data)
+        if job.row is not None and hashes.matches(job.row.content_hash, data, prep.content_hash) \
                 and job.row.status in (INDEXED, MISSING) and not job.force_encode:
             prep.same_content = True
             return prep
@@ -409,6 +410,11 @@ class Indexer:
             return prep
         if prep.content_hash in reusable:
             return prep
+        if self._legacy_hashes:
+            old = hashes.legacy_hash(data)
+            if old in reusable:
+                prep.legacy_match = old
+                return prep
         try:
             # In a child process with a time and memory budget: a hostile file costs
             # at most guard.DEFAULT_TIME_BUDGET seconds and never the files behind it.
@@ -455,14 +461,15 @@ class Indexer:
                              content_hash=prep.content_hash, status=INDEXED)
             summary.unchanged += 1
             return
-        h = prep.content_hash or ""
+        h = prep.legacy_match or prep.content_hash or ""
         # A move: the same content went missing elsewhere.  Keep the row (and its id,
         # vector and metadata); only its path changes.
         if job.row is None:
             for old in gone_by_hash.get(h, []) + cat.missing_by_hash(h):
                 if old.id not in claimed and cat.embedding(old.id, model) is not None:
                     claimed.add(old.id)
-                    cat.move_photo(db, old.id, job.path, size=job.size, mtime_ns=job.mtime_ns)
+                    cat.move_photo(db, old.id, job.path, size=job.size, mtime_ns=job.mtime_ns,
+                                   content_hash=prep.content_hash)
                     summary.moved += 1
                     return
         # A copy (or an edit reverted to known content): reuse the stored vector.
@@ -474,7 +481,7 @@ class Indexer:
             return
         meta = self._meta_of_hash(h)
         pid = cat.upsert_photo(db, job.path, size=job.size, mtime_ns=job.mtime_ns,
-                               content_hash=h, status=INDEXED, meta=meta)
+                               content_hash=prep.content_hash, status=INDEXED, meta=meta)
         cat.put_embedding(db, pid, model, vec)
         summary.copies += 1
 

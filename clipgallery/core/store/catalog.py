@@ -522,6 +522,13 @@ class Catalog:
                        (model_id,))
         return {r[0] for r in rows}
 
+    def has_legacy_hashes(self) -> bool:
+        """Whether some photo still holds a content digest of the kind written before
+        BLAKE3 (no ``blake3:`` prefix; see :mod:`clipgallery.core.photos.hashes`).  Two
+        range scans of the hash index, so cheap on any library."""
+        return bool(self._q("SELECT 1 FROM photos WHERE content_hash < 'blake3:' "
+                            "OR content_hash >= 'blake3;' LIMIT 1"))
+
     def missing_by_hash(self, content_hash: str) -> list[Photo]:
         rows = self._q(f"SELECT {_PHOTO_COLS} FROM photos WHERE status=? AND content_hash=?",
                        (MISSING, content_hash))
@@ -675,11 +682,15 @@ class Catalog:
         self._log(db, [photo_id])
 
     def move_photo(self, db: sqlite3.Connection, photo_id: int,
-                   new_path: str | os.PathLike[str], *, size: int, mtime_ns: int) -> None:
+                   new_path: str | os.PathLike[str], *, size: int, mtime_ns: int,
+                   content_hash: str | None = None) -> None:
+        """The photo's file is now at ``new_path`` (its id, vector and metadata stay);
+        ``content_hash``, if given, replaces the stored digest (same content, newer kind)."""
         db.execute("DELETE FROM photos WHERE path=? AND id<>?", (encode_path(new_path), photo_id))
         db.execute("UPDATE photos SET path=?, size=?, mtime_ns=?, status=?, skip_reason=NULL, "
-                   "updated_at=? WHERE id=?",
-                   (encode_path(new_path), size, mtime_ns, INDEXED, time.time(), photo_id))
+                   "content_hash=COALESCE(?, content_hash), updated_at=? WHERE id=?",
+                   (encode_path(new_path), size, mtime_ns, INDEXED, content_hash, time.time(),
+                    photo_id))
         self._log(db, [photo_id])
 
     def mark_missing(self, db: sqlite3.Connection, ids: Sequence[int]) -> None:
