@@ -373,6 +373,9 @@ def _export_to(encoder: Encoder, final: Path, progress: Progress | None,
     info = _read_info(final)
     made = info is None or (quantize and VISUAL_INT8 not in info["files"])
     if info is None:
+        if final.exists():
+            log.warning("the ONNX conversion of %s in %s is incomplete or damaged; "
+                        "converting again", encoder.model_id, final)
         _clean_stale_tmp(out_dir)
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=out_dir))
         try:

@@ -206,9 +206,11 @@ class Library:
 
     @property
     def onnx_store(self) -> Path:
-        """ONNX exports of models (a cache: rebuilt when missing; shared when
-        $CLIPGALLERY_ONNX_CACHE names a folder)."""
-        return Path(os.environ.get(ENV_ONNX_CACHE) or self.paths.cache / "onnx")
+        """ONNX exports of models: one per computer, in the user's cache (keyed by model
+        id and a checksum of the weights), shared by every library, so a second library
+        with the same model starts at once; ``$CLIPGALLERY_ONNX_CACHE`` names another
+        folder.  A cache: a missing or damaged export is converted again."""
+        return Path(os.environ.get(ENV_ONNX_CACHE) or _paths.user_cache() / "onnx")
 
     @property
     def fast_indexing(self) -> bool:

@@ -52,6 +52,16 @@ class LibraryPaths:
                 pass
 
 
+def user_cache() -> Path:
+    """The per-user cache shared by every library of this user (model conversions):
+    under ``$CLIPGALLERY_HOME`` when that is set (tests, portable installs), else
+    platformdirs' user cache dir."""
+    home = os.environ.get(ENV_HOME)
+    if home:
+        return Path(home).expanduser().absolute() / "cache"
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+
+
 def resolve(library: str | os.PathLike[str] | None = None) -> LibraryPaths:
     """The library at ``library``, else ``$CLIPGALLERY_HOME``, else the user data dir."""
     if library is None:
