@@ -132,6 +132,14 @@ class _Prepared:
     same_content: bool = False
 
 
+def default_decode_workers(device: str) -> int:
+    """Decode threads (each drives one decoder process): on the CPU at most 8, since the
+    model wants the cores too; with a GPU model every core, so that the GPU is fed."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    cores = cores or os.cpu_count() or 1
+    return max(1, cores if device not in ("cpu", "") else min(8, cores))
+
+
 def walk(folder: Path, on_error: Callable[[Path, str], None] | None = None
          ) -> Iterable[tuple[Path, os.stat_result]]:
     """Every regular file below ``folder`` (symlinked folders are not followed)."""
@@ -175,7 +183,7 @@ class Indexer:
         self.index = index
         self.encoder = encoder
         self.batch_size = max(1, batch_size)
-        self.decode_workers = decode_workers or max(1, min(8, os.cpu_count() or 1))
+        self.decode_workers = decode_workers or default_decode_workers(encoder.device)
         self.progress = progress or (lambda p: None)
         self.cancel = cancel or threading.Event()
         self._running = threading.Event()
