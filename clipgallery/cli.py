@@ -360,13 +360,38 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_export(args: argparse.Namespace) -> int:
+    """``model export SPEC DIR``: this computer's ONNX conversion of SPEC, as a folder
+    that ``model import`` takes on another computer (one without torch, too)."""
+    from clipgallery.core.models import portable
+    from clipgallery.core.models.onnx_runtime import OnnxEncoder
+    from clipgallery.core.models.specs import ModelUnavailable
+    from clipgallery.core.store.library import Library
+
+    with Library.open(args.library) as lib:
+        enc = lib.load_encoder(args.spec, device="cpu", purpose="index", warm=())
+        if not isinstance(enc, OnnxEncoder):
+            raise ModelUnavailable(f"{args.spec} could not be converted to ONNX on this "
+                                   "computer (run with -v to see why).")
+        dest = portable.export(enc.model_dir, Path(args.dir), label=args.spec)
+    manifest = portable.read_manifest(dest)
+    if args.json:
+        _print_json({"spec": args.spec, "dir": os.fsdecode(dest),
+                     "model_id": manifest["model_id"], "files": manifest["files"]})
+    else:
+        size = sum(f["size"] for f in manifest["files"].values()) / 1e6
+        print(f"Exported {manifest['model_id']} ({size:.0f} MB) to {os.fsdecode(dest)}")
+        print(f"On another computer: 'clipgallery model import {os.fsdecode(dest)}'")
+    return 0
+
+
 def cmd_model(args: argparse.Namespace) -> int:
     from clipgallery.core.models import model_store as models
     from clipgallery.core.store.library import Library
 
     action = args.model_command
     if action is None:
-        print("usage: clipgallery model {list,import,download,use}", file=sys.stderr)
+        print("usage: clipgallery model {list,import,download,use,export}", file=sys.stderr)
         return 2
     if action == "import":
         with Library.open(args.library, write=True) as lib:
@@ -425,6 +450,8 @@ def cmd_model(args: argparse.Namespace) -> int:
             print("Use it with 'clipgallery model use "
                   f"{os.fsdecode(path) if path.is_dir() else args.spec}'")
         return 0
+    if action == "export":
+        return _model_export(args)
     if action == "use":
         with Library.open(args.library, write=True) as lib:
             lib.load_encoder(args.spec, device="cpu")  # refuse what cannot be loaded
@@ -668,7 +695,8 @@ def _model_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     m = msub.add_parser("list", parents=[common], help="installed and recommended models")
     m.add_argument("--json", action="store_true")
     m = msub.add_parser("import", parents=[common], help="import a model file or folder")
-    m.add_argument("path", help="an open_clip checkpoint (.safetensors, .bin, .pt) or folder")
+    m.add_argument("path", help="an open_clip checkpoint (.safetensors, .bin, .pt) or folder, "
+                                "or a folder written by 'model export'")
     m.add_argument("--arch", help="open_clip architecture name or config JSON (for files)")
     m.add_argument("--name", help="name in the model store")
     m.add_argument("--use", action="store_true", help="switch the library to it")
@@ -679,6 +707,12 @@ def _model_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     m.add_argument("--json", action="store_true")
     m = msub.add_parser("use", parents=[common], help="switch the library to a model")
     m.add_argument("spec")
+    m = msub.add_parser("export", parents=[common],
+                        help="write this computer's ONNX conversion of a model to a folder "
+                             "that 'model import' takes elsewhere (no torch needed there)")
+    m.add_argument("spec")
+    m.add_argument("dir", help="a new folder")
+    m.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_model, model_command=None)
 
 

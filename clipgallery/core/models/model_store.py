@@ -27,16 +27,15 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from clipgallery.core.models.torch_backend import (
+# Only what needs no torch at import time: `model list` and the lean edition use this
+# module without torch; the functions that need open_clip import it themselves.
+from clipgallery.core.models.specs import (
     LOCAL_CONFIG,
     ModelSpec,
     ModelUnavailable,
-    cached_weights,
     hub_endpoint,
     hub_folder,
     hub_reachable,
-    load_encoder,
-    parse_spec,
 )
 
 WEIGHTS_NAME = "open_clip_model.safetensors"
@@ -314,6 +313,8 @@ def download(spec: str, cache_dir: Path,
         shutil.rmtree(staging, ignore_errors=True)
         return Path(spec_path)
 
+    from clipgallery.core.models.torch_backend import cached_weights, parse_spec
+
     ms = parse_spec(spec)
     if ms.is_local:
         raise ModelUnavailable(f"{spec} is a local folder, there is nothing to download.")
@@ -393,11 +394,17 @@ def import_model(source: Path, store: Path, *, arch: str | None = None,
                  name: str | None = None) -> tuple[str, str]:
     """Check a model and copy it into ``store``; returns (spec, model_id).
 
-    ``source`` is either an open_clip model folder (config + weights) or a checkpoint
-    file, with ``arch`` an open_clip architecture name or a config JSON file.  The model
+    ``source`` is an open_clip model folder (config + weights), a checkpoint file, with
+    ``arch`` an open_clip architecture name or a config JSON file, or a model converted
+    to ONNX on another computer (``clipgallery model export``; checked and copied
+    without torch, see :mod:`clipgallery.core.models.portable`).  The model
     must load strictly and produce vectors of the expected size; otherwise nothing is
     written and :class:`ModelUnavailable` explains why.
     """
+    from clipgallery.core.models import portable
+
+    if portable.is_portable(Path(source).expanduser()):  # converted elsewhere: no torch
+        return portable.import_into(Path(source).expanduser(), store, name)
     import open_clip
     import torch
     from safetensors.torch import save_file
@@ -481,6 +488,8 @@ def import_model(source: Path, store: Path, *, arch: str | None = None,
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     # A last check through the very code path the app uses.
+    from clipgallery.core.models.torch_backend import load_encoder
+
     enc = load_encoder(str(final), device="cpu")
     if enc.dim != dim:
         shutil.rmtree(final, ignore_errors=True)
@@ -490,10 +499,20 @@ def import_model(source: Path, store: Path, *, arch: str | None = None,
 
 def installed(store: Path) -> list[InstalledModel]:
     """Models in the library's store: imported folders and downloaded curated weights."""
+    from clipgallery.core.models import portable
+
     out: list[InstalledModel] = []
     if store.is_dir():
         for d in sorted(store.iterdir()):
             if d.name.startswith("."):  # downloads and imports under way
+                continue
+            if (d / portable.MANIFEST).is_file():
+                try:
+                    mid = portable.read_manifest(d)["model_id"]
+                except ModelUnavailable:
+                    continue
+                size = sum(f.stat().st_size for f in d.iterdir() if f.is_file())
+                out.append(InstalledModel(str(d), mid, "converted", str(d), size / 1e6))
                 continue
             if (d / LOCAL_CONFIG).is_file():
                 try:
@@ -504,6 +523,25 @@ def installed(store: Path) -> list[InstalledModel]:
                     mid = local_model_id(d)
                 size = sum(f.stat().st_size for f in d.iterdir() if f.is_file())
                 out.append(InstalledModel(str(d), mid, "imported", str(d), size / 1e6))
+    return out + _downloaded_curated(store)
+
+
+def _hf_cache() -> Path:
+    home = os.environ.get("HF_HUB_CACHE") or os.path.join(
+        os.environ.get("HF_HOME") or os.path.expanduser("~/.cache/huggingface"), "hub")
+    return Path(home)
+
+
+def _downloaded_curated(store: Path) -> list[InstalledModel]:
+    """The curated models whose weights are on disk.  Finding them needs open_clip's
+    table of weights (and so torch): asked only when some download exists at all."""
+    if not any(d.is_dir() and any(d.iterdir()) for d in (store / "hub", _hf_cache())):
+        return []
+    try:
+        from clipgallery.core.models.torch_backend import cached_weights
+    except ImportError:  # the lean edition: curated weights are used once converted
+        return []
+    out = []
     for m in CURATED:
         try:
             w = cached_weights(ModelSpec(m.name, m.pretrained), store / "hub")

@@ -259,6 +259,11 @@ class Library:
         indexing = purpose == "index"
         quantize = indexing and self.fast_indexing
         preload = ("visual",) if indexing else ("textual",)
+        from clipgallery.core.models import portable
+
+        if portable.is_portable(Path(spec).expanduser()):  # converted elsewhere: no torch
+            return portable.load(Path(spec).expanduser(), int8=quantize,
+                                 warm=preload if warm is None else tuple(warm))
         onnx_ok = os.environ.get(ENV_BACKEND, "auto") != "torch"
         if onnx_ok and (device == "cpu" or (device is None and not _gpu_likely())):
             from clipgallery.core.models.onnx_runtime import fast_onnx_encoder
@@ -280,7 +285,14 @@ class Library:
             source=(source_key(spec, self.hub_cache), source_files(spec, enc.weights_path)))
 
     def _load_torch(self, spec: str, device: str | None) -> Encoder:
-        from clipgallery.core.models.torch_backend import load_encoder
+        try:
+            from clipgallery.core.models.torch_backend import load_encoder
+        except ImportError as e:  # the lean edition: no torch, no open_clip
+            from clipgallery.core.models.portable import FULL_EDITION
+            from clipgallery.core.models.specs import ModelUnavailable
+
+            raise ModelUnavailable(f"{spec} has not been converted on this computer yet "
+                                   f"({e.name or e} is not installed). {FULL_EDITION}") from e
 
         return load_encoder(spec, device=device, cache_dir=self.hub_cache)
 
