@@ -3,7 +3,7 @@
 # dist/ClipGallery/ (Linux, Windows), plus dist/ClipGallery.app on macOS.
 #
 #   packaging/build.sh [--python PY | --venv DIR] [--with-model DIR|NAME:PRETRAINED]
-#                      [--cuda] [--clean] [--verbose]
+#                      [--lean] [--cuda] [--clean] [--verbose]
 #
 # Which Python builds it (it must be the one whose packages get bundled):
 #   --python PY   this interpreter, as it is (it must have ClipGallery's dependencies;
@@ -18,6 +18,12 @@
 #                                 app works offline on first start;
 #   --with-model NAME:PRETRAINED  the same for an open_clip pretrained model: downloaded
 #                                 once (network needed at build time) into build/models/.
+#   --lean        the lean CPU edition: no torch, torchvision or open_clip (ONNX Runtime,
+#                 the tokenizer, Pillow, pillow-heif, rawpy, hnswlib, Qt).  It indexes and
+#                 searches with models in ONNX form: bundled (--with-model is converted
+#                 with the full .venv at build time), imported ('model import' of a
+#                 'model export' folder) or converted earlier on the computer.  Built in
+#                 its own environment, build/lean-venv, unless --python/--venv is given.
 #   --cuda        Linux: bundle every NVIDIA CUDA library so the app can use an NVIDIA GPU
 #                 (about 1.3 GB more). Default: CPU-only, with only the CUDA libraries that
 #                 `import torch` needs (see packaging/README.md).
@@ -33,6 +39,7 @@ ROOT=$PWD
 PY=${PYTHON:-}
 VENV=""
 MODEL=""
+LEAN=""
 SPEC_ARGS=()
 PYI_ARGS=(--log-level WARN)
 while [ $# -gt 0 ]; do
@@ -44,6 +51,7 @@ while [ $# -gt 0 ]; do
         --with-model) MODEL=$2; shift 2 ;;
         --with-model=*) MODEL=${1#*=}; shift ;;
         --cuda) SPEC_ARGS+=(--cuda); shift ;;
+        --lean) LEAN=1; SPEC_ARGS+=(--lean); shift ;;
         --clean) PYI_ARGS+=(--clean); shift ;;
         --verbose) PYI_ARGS=(--log-level INFO); shift ;;
         -h|--help) usage; exit 0 ;;
@@ -55,6 +63,27 @@ venv_python() {  # the interpreter of venv $1 (bin/ on Linux and macOS, Scripts/
     if [ -x "$1/bin/python" ]; then echo "$1/bin/python"; else echo "$1/Scripts/python.exe"; fi
 }
 
+FULL_PY=${FULL_PYTHON:-$(venv_python "$ROOT/.venv")}  # converts models for --lean
+if [ -z "$PY" ] && [ -n "$LEAN" ]; then
+    VENV=${VENV:-$ROOT/build/lean-venv}
+    if [ ! -e "$(venv_python "$VENV")" ]; then
+        echo "== creating the lean build environment $VENV (no torch)"
+        python3 -m venv "$VENV"
+        # ClipGallery's dependencies minus what only converting models needs.
+        DEPS=$(python3 - "$ROOT/pyproject.toml" <<'PYEOF'
+import re, sys, tomllib
+deps = tomllib.load(open(sys.argv[1], "rb"))["project"]["dependencies"]
+skip = {"torch", "torchvision", "open-clip-torch", "onnx", "safetensors"}
+print(" ".join(d for d in deps
+               if re.split(r"[<>=!~ \[]", d)[0].lower().replace("_", "-") not in skip))
+PYEOF
+)
+        # shellcheck disable=SC2086
+        "$(venv_python "$VENV")" -m pip install -q $DEPS
+        "$(venv_python "$VENV")" -m pip install -q --no-deps -e "$ROOT"
+    fi
+    PY=$(venv_python "$VENV")
+fi
 if [ -z "$PY" ]; then
     VENV=${VENV:-$ROOT/.venv}
     if [ ! -e "$(venv_python "$VENV")" ]; then
@@ -73,11 +102,21 @@ fi
 "$PY" -c "import PyInstaller; print('== PyInstaller', PyInstaller.__version__)"
 
 if [ -n "$MODEL" ]; then
+    PREP_PY=$PY
+    [ -n "$LEAN" ] && PREP_PY=$FULL_PY
     if [ -d "$MODEL" ]; then
         MODEL_DIR=$MODEL
     else
         echo "== preparing the model $MODEL"
-        MODEL_DIR=$("$PY" packaging/prepare_model.py "$MODEL" "$ROOT/build/models")
+        MODEL_DIR=$("$PREP_PY" packaging/prepare_model.py "$MODEL" "$ROOT/build/models")
+    fi
+    if [ -n "$LEAN" ] && [ ! -f "$MODEL_DIR/clipgallery_onnx_model.json" ]; then
+        ONNX_DIR=$ROOT/build/models/$(basename "$MODEL_DIR")-onnx
+        echo "== converting $MODEL_DIR to ONNX for the lean edition (with $FULL_PY)"
+        rm -rf "$ONNX_DIR" "$ROOT/build/models/.export-library"
+        "$FULL_PY" -m clipgallery model export "$MODEL_DIR" "$ONNX_DIR" \
+            --library "$ROOT/build/models/.export-library"
+        MODEL_DIR=$ONNX_DIR
     fi
     echo "== bundling the model $MODEL_DIR"
     SPEC_ARGS+=(--with-model "$MODEL_DIR")
@@ -113,4 +152,4 @@ du -sh "$APP"
 echo "== biggest parts:"
 INTERNAL=$APP/_internal
 [ -d "$INTERNAL" ] || INTERNAL=$APP
-du -sh "$INTERNAL"/* "$INTERNAL"/*/lib "$INTERNAL"/nvidia/*/lib 2>/dev/null | sort -h | tail -15
+{ du -sh "$INTERNAL"/* "$INTERNAL"/*/lib "$INTERNAL"/nvidia/*/lib 2>/dev/null || true; } | sort -h | tail -15

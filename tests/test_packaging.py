@@ -186,10 +186,12 @@ _HOOK_CHECK = textwrap.dedent("""
 """)
 
 
-def test_runtime_hook_sets_the_bundled_model_as_default(tmp_path):
+@pytest.mark.parametrize("marker", ["open_clip_config.json", "clipgallery_onnx_model.json"],
+                         ids=["full", "lean"])
+def test_runtime_hook_sets_the_bundled_model_as_default(tmp_path, marker):
     base = tmp_path / "bundle"
     (base / "models" / "tiny").mkdir(parents=True)
-    (base / "models" / "tiny" / "open_clip_config.json").write_text("{}")
+    (base / "models" / "tiny" / marker).write_text("{}")
     (base / "clipgallery_bundle.json").write_text(json.dumps(
         {"version": "0", "cpu_only": True, "default_model": "models/tiny"}))
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLIPGALLERY_")}

@@ -41,7 +41,8 @@ def _setup(base: str) -> None:
     model = info.get("default_model")
     if model:
         path = os.path.join(base, *model.split("/"))
-        if os.path.isfile(os.path.join(path, "open_clip_config.json")):
+        if any(os.path.isfile(os.path.join(path, marker)) for marker in
+               ("open_clip_config.json", "clipgallery_onnx_model.json")):  # full, lean
             use_default_model(path)
 
 
