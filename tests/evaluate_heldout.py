@@ -14,7 +14,7 @@ Printed: precision@10 per colour ("red", "a red photo"), per shape ("a circle"),
 colour x shape ("a red circle") and their mean; and negatives: for every
 "a <shape> -<colour>", how many pictures of the excluded colour reach the top 8, and
 how many of the top 8 show the shape, for the rule in ``ranking`` and for the
-alternative rules compared in issue 15 point 5 (see :func:`negative_rules`).
+rules compared with it in issue 15 point 5 (see :func:`negative_rules`).
 
 Runs in the main thread only; a few seconds on a CPU.
 """
@@ -100,10 +100,10 @@ def negative_rules() -> dict[str, Rule]:
 
     * ``ranking``: the project's rule (``ranking.build_scorer``).
     * ``subtract``: rclip's way, rank by ``x . normalise(p - n)``.
-    * ``relative``: penalise by the photo's own closeness to the negative term relative
-      to its closeness to the positive one, both scaled to this library
-      (``u = (s - median) / (top - median)``): penalty ``max(0, u_n - NEG_RATIO * u_p)``
-      times the positive range, with NEG_RATIO = 0.5.
+    * ``among-matches``: like ``ranking`` (penalty when ``u_n`` exceeds a slack) but
+      ``u_n`` is judged among the 10 % of the library best for the positive term, with
+      slack 0: the photo's closeness to the negative term relative to the other photos
+      that match the positive one.
     """
     def current(X, p, n):
         return ranking.build_scorer([(p, 1.0)], [(n, 1.0)], X).score(X)
@@ -112,13 +112,15 @@ def negative_rules() -> dict[str, Rule]:
         q = p - n
         return X @ (q / np.linalg.norm(q))
 
-    def relative(X, p, n, ratio=0.5):
+    def among_matches(X, p, n, pool=0.1, slack=0.0):
         sp, sn = X @ p, X @ n
-        up, un = _u(sp), _u(sn)
         rng = max(float(sp.max()) - float(np.median(sp)), 1e-4)
-        return sp - 2.0 * rng * np.maximum(un - ratio * up, 0.0)
+        top = np.argsort(-sp)[:max(20, int(pool * len(sp)))]
+        med = float(np.median(sn[top]))
+        un = (sn - med) / max(float(sn[top].max()) - med, 1e-4)
+        return sp - rng * np.maximum((un - slack) / (1 - slack), 0.0)
 
-    return {"ranking": current, "subtract": subtract, "relative": relative}
+    return {"ranking": current, "subtract": subtract, "among-matches": among_matches}
 
 
 def negatives(enc, X: np.ndarray, labels: list[tuple[str, str]],
