@@ -74,3 +74,20 @@ def test_background_queries(results):
     # exact (colour, shape, background) among all photos, precision@3 (3 photos per spec)
     assert results["background_query_p_at_n"] >= 0.5, results
     assert results["green_triangle_white_p_at_n"] >= 2 / 3, results
+
+
+def test_heldout_style_is_retrieved_as_measured_in_the_readme():
+    """On tests/heldout_shapes.py pictures (a style training never sees), through the
+    project's encoder and ranking: the README's numbers, with a margin (issue 15.4's
+    targets, 0.95 for colour x shape, are not met by this model yet)."""
+    from tests import evaluate_heldout as ev
+
+    labels, images = ev.heldout_set(per_pair=24, seed=15)
+    enc, X = ev.encode(TINY_CLIP, images)
+    ret = ev.retrieval(enc, X, labels)
+    assert np.mean(list(ret["colour-photo"].values())) >= 0.95, ret["colour-photo"]
+    assert np.mean(list(ret["pair"].values())) >= 0.8, ret["pair"]
+    assert ret["shape"]["circle"] >= 0.9, ret["shape"]
+    neg = ev.negatives(enc, X, labels, {"ranking": ev.negative_rules()["ranking"]})["ranking"]
+    assert neg["circle_minus_red_red_circles"] <= 1, neg
+    assert neg["excluded_in_top8"] <= 24, neg

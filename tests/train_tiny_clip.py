@@ -43,6 +43,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # Idle OpenMP threads sleep instead of spinning: on a busy machine spinning threads steal
@@ -98,28 +99,70 @@ PREPROCESS_CFG: dict = {
 _WORKER_PREPROCESS = None
 
 
-def _init_worker(pp_cfg: dict) -> None:
-    global _WORKER_PREPROCESS
+_WORKER_VARIED = 0.0  # share of the pool drawn by draw_varied (--varied)
+
+
+def _init_worker(pp_cfg: dict, varied: float = 0.0) -> None:
+    global _WORKER_PREPROCESS, _WORKER_VARIED
     torch.set_num_threads(1)
+    _WORKER_VARIED = varied
     _WORKER_PREPROCESS = image_transform_v2(PreprocessCfg(**pp_cfg), is_train=False)
+
+
+def draw_varied(color: str, shape: str, background: str, rng: np.random.Generator):
+    """A second drawing style for training (issue 15.4): the shape anywhere in the frame
+    (it may be cut by the centre crop a little), any size, a flat fill or an outline,
+    a near-white paper of a slight tint for "white", little or no colour jitter.  Uses
+    only ``synthetic``'s vocabulary and masks, never ``tests/heldout_shapes.py``."""
+    w, h = synthetic._random_size(rng)
+    if background == "white":
+        base = int(rng.integers(228, 256))
+        tint = rng.integers(-6, 7, 3)
+        canvas = np.broadcast_to(np.clip(base + tint, 0, 255).astype(np.uint8), (h, w, 3)).copy()
+    else:
+        canvas = synthetic._background(background, w, h, rng)
+    side = min(w, h)
+    r = side * float(rng.uniform(0.08, 0.34))
+    cx = float(rng.uniform(r * 0.9, w - r * 0.9))
+    cy = float(rng.uniform(r * 0.9, h - r * 0.9))
+    # keep most of the shape inside the central square the preprocessing keeps
+    ox, oy = (w - side) / 2.0, (h - side) / 2.0
+    cx = float(np.clip(cx, ox + r * 0.7, ox + side - r * 0.7))
+    cy = float(np.clip(cy, oy + r * 0.7, oy + side - r * 0.7))
+    rot = float(rng.uniform(0, 2 * math.pi))
+    mask = np.asarray(synthetic._shape_mask(shape, w, h, cx, cy, r, rot), np.float32) / 255.0
+    if shape != "ring" and rng.random() < 0.25:  # an outline: the shape minus a smaller one
+        inner = np.asarray(synthetic._shape_mask(shape, w, h, cx, cy,
+                                                 r * float(rng.uniform(0.72, 0.86)), rot),
+                           np.float32) / 255.0
+        mask = np.clip(mask - inner, 0.0, 1.0)
+    jitter = rng.integers(-20, 21, 3) if rng.random() < 0.5 else np.zeros(3, np.int64)
+    rgb = np.clip(np.array(synthetic.COLORS[color]) + jitter, 0, 255).astype(np.float32)
+    out = canvas.astype(np.float32) * (1.0 - mask[:, :, None]) + rgb * mask[:, :, None]
+    return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), mode="RGB")
 
 
 def _make_train_item(args: tuple[int, int]) -> tuple[int, np.ndarray]:
     seed, i = args
     rng = np.random.default_rng([seed, i])
     spec = synthetic.random_spec(rng)
-    img = synthetic.jpeg_roundtrip(synthetic.draw(*spec, rng), quality=int(rng.integers(80, 96)))
+    if _WORKER_VARIED > 0 and rng.random() < _WORKER_VARIED:
+        img = synthetic.jpeg_roundtrip(draw_varied(*spec, rng), quality=int(rng.integers(45, 96)))
+    else:  # exactly the committed model's pool when --varied is 0
+        img = synthetic.jpeg_roundtrip(synthetic.draw(*spec, rng),
+                                       quality=int(rng.integers(80, 96)))
     x = _WORKER_PREPROCESS(img).numpy()
     return synthetic.ALL_SPECS.index(spec), x
 
 
-def build_pool(n: int, seed: int, pp_cfg: dict, workers: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+def build_pool(n: int, seed: int, pp_cfg: dict, workers: int = 2,
+               varied: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` preprocessed training photos (float32 N,3,S,S) and their spec indices."""
     h, w = open_clip.transform.to_2tuple(pp_cfg["size"])
     images = torch.empty((n, 3, int(h), int(w)), dtype=torch.float32)
     labels = torch.empty(n, dtype=torch.long)
     jobs = [(seed, i) for i in range(n)]
-    with get_context("fork").Pool(workers, initializer=_init_worker, initargs=(pp_cfg,)) as pool:
+    with get_context("fork").Pool(workers, initializer=_init_worker, initargs=(pp_cfg, varied)) as pool:
         for i, (label, x) in enumerate(pool.imap(_make_train_item, jobs, chunksize=64)):
             images[i] = torch.from_numpy(x)
             labels[i] = label
@@ -283,7 +326,7 @@ def load_local(folder: Path):
 
 def train(out: Path, steps: int, seed: int, pool_size: int, batch_size: int, lr: float,
           warmup: int, weight_decay: float, threads: int = 2, eval_every: int = 0,
-          cache: Path | None = None) -> dict:
+          cache: Path | None = None, varied: float = 0.0) -> dict:
     t0 = time.time()
     setup_determinism(seed, threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -295,11 +338,11 @@ def train(out: Path, steps: int, seed: int, pool_size: int, batch_size: int, lr:
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model: {n_params / 1e6:.2f} M parameters; preprocess: {preprocess}", flush=True)
 
-    cache_file = cache / f"pool-{seed}-{pool_size}.pt" if cache else None
+    cache_file = cache / f"pool-{seed}-{pool_size}-{varied}.pt" if cache else None
     if cache_file is not None and cache_file.is_file():
         images, labels = torch.load(cache_file)
     else:
-        images, labels = build_pool(pool_size, seed, pp_cfg)
+        images, labels = build_pool(pool_size, seed, pp_cfg, varied=varied)
         if cache_file is not None:
             cache.mkdir(parents=True, exist_ok=True)
             torch.save((images, labels), cache_file)
@@ -471,12 +514,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2, help="torch threads")
     p.add_argument("--eval-every", type=int, default=0, help="evaluate every N steps")
     p.add_argument("--cache", type=Path, default=None, help="cache the drawn photos here")
+    p.add_argument("--varied", type=float, default=0.0,
+                   help="share of the pool drawn in the second style (draw_varied)")
     p.add_argument("--no-readme", action="store_true", help="do not (re)write README.md")
     args = p.parse_args(argv)
     out = args.out.resolve()
 
     res = train(out, args.steps, args.seed, args.pool, args.batch_size, args.lr, args.warmup,
-                args.weight_decay, args.threads, args.eval_every, args.cache)
+                args.weight_decay, args.threads, args.eval_every, args.cache, args.varied)
     ev = res["eval"]
     size = sum(f.stat().st_size for f in out.iterdir() if f.is_file()) / 1e6
     print(f"training: {res['train_time_s']:.1f}s; total with evaluation: {res['total_time_s']:.1f}s")
