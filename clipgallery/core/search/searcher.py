@@ -65,7 +65,6 @@ searchers of one index and guarded by a lock.
 from __future__ import annotations
 
 import datetime as _dt
-
 import math
 import os
 import threading
