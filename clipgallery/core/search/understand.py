@@ -69,6 +69,8 @@ class Understood:
 
 def _place_name(words: list[str], names: set[str]) -> str | None:
     """The place these words name (as it will be filtered on), or None."""
+    if words and words[0].lower() == "the":  # "in the USA", "in the Netherlands"
+        words = words[1:]
     name = " ".join(words).strip(",.;!?")
     if not name:
         return None
