@@ -129,7 +129,7 @@ class PreviewPage(QWidget):
         form.setVerticalSpacing(10)
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)
         self.fields: dict[str, QLabel] = {}
-        for name in ("Taken", "Camera", "Dimensions", "File size", "Match", "Path"):
+        for name in ("Taken", "Place", "Camera", "Dimensions", "File size", "Match", "Path"):
             value = QLabel("–")
             value.setWordWrap(True)
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -152,6 +152,7 @@ class PreviewPage(QWidget):
         self.prev_button.setEnabled(row > 0)
         self.next_button.setEnabled(row < total - 1)
         self.fields["Taken"].setText(formatting.taken(p.taken_at))
+        self.fields["Place"].setText(p.place or "–")
         self.fields["Camera"].setText(formatting.camera(p.camera_make, p.camera_model))
         self.fields["Dimensions"].setText(formatting.pixels(p.width, p.height))
         self.fields["File size"].setText(formatting.file_size(p.size))
