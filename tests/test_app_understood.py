@@ -54,3 +54,4 @@ def test_preview_shows_the_place(qtbot, tmp_path, make_window, corpus):
     qtbot.waitUntil(lambda: w.results.rowCount() == 1, timeout=20_000)
     w.preview.show_item(w.results.item(0), 0, 1, None)
     assert w.preview.fields["Place"].text() == "Arezzo, Tuscany, Italy"
+    assert w.preview.form.isRowVisible(w.preview.fields["Place"])

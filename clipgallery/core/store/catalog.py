@@ -101,6 +101,7 @@ _MIGRATIONS: dict[int, str] = {
     ALTER TABLE photos ADD COLUMN place_city TEXT;
     ALTER TABLE photos ADD COLUMN place_region TEXT;
     ALTER TABLE photos ADD COLUMN place_country TEXT;
+    CREATE INDEX photos_place ON photos(place_country, place_region, place_city);
     """,
 }
 
