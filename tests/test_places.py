@@ -127,3 +127,27 @@ def test_places_are_filled_for_photos_indexed_before_places(placed_library, cli)
 def test_query_places(query, text, place):
     u = understand(query, {"lisbon", "new york", "portugal"})
     assert (u.text, u.place) == (text, place)
+
+
+def test_schema_2_catalog_migrates_and_keeps_its_photos(tmp_path):
+    """A catalog written before places (schema 2) opens as schema 3; its GPS photos wait
+    for a place (filled by the next indexing run, tested above)."""
+    import sqlite3
+
+    from clipgallery.core.store import catalog as catalog_module
+
+    path = tmp_path / "catalog.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(catalog_module._MIGRATIONS[1] + catalog_module._MIGRATIONS[2]
+                     + "PRAGMA user_version=2;")
+    db.execute("INSERT INTO photos(path, size, mtime_ns, status, gps_lat, gps_lon, added_at, "
+               "updated_at) VALUES(?, 1, 1, 'indexed', 38.72, -9.14, 0, 0)",
+               (catalog_module.encode_path(tmp_path / "a.jpg"),))
+    db.commit()
+    db.close()
+    with Catalog(path) as cat:
+        assert cat.schema_version == 3
+        (pid, lat, lon), = cat.gps_without_place()
+        cat.set_places([(pid, "Lisbon", "Lisbon", "Portugal")])
+        assert cat.all_photos()[0].place == "Lisbon, Portugal"
+        assert cat.place_names() == {"lisbon", "portugal"}
