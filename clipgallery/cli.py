@@ -138,6 +138,7 @@ def _open_searcher(lib, args: argparse.Namespace):
 def _print_response(response, args: argparse.Namespace) -> None:
     """Search results: JSON (one row per photo, with ``best`` and its stack) or text
     (best matches only unless --all, near-identical photos folded into one line)."""
+    understood = response.understood.items() if response.understood else []
     if args.json:
         rows = []
         for r in response:
@@ -145,11 +146,16 @@ def _print_response(response, args: argparse.Namespace) -> None:
                 d = m.as_dict(members=False)
                 d["stack"] = r.photo.id if r.stack else None
                 d["stack_size"] = r.count
+                d["place"] = m.photo.place
+                d["understood"] = understood
+                d["why"] = response.why(m)
                 rows.append(d)
         if response.ranked and response.sort == "relevance":
             rows.sort(key=lambda d: (-d["score"], d["id"]))
         _print_json(rows[:args.limit])
         return
+    if understood:  # what the query's words were read as, e.g. "taken in July 2023"
+        print(response.understood.describe(), file=sys.stderr)
     shown = list(response) if args.all else response.best
     if not response.results:
         print("No matching photos.")

@@ -15,7 +15,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
 TINY_CLIP = Path(os.environ.get("CLIPGALLERY_TEST_TINY_MODEL") or TESTS / "data" / "tiny-clip")
-CORPUS = (ROOT.parent / "shared" / "corpus").resolve()
+CORPUS = Path(os.environ.get("CLIPGALLERY_TEST_CORPUS")
+              or ROOT.parent / "shared" / "corpus").resolve()
 
 if str(TESTS.parent) not in sys.path:
     sys.path.insert(0, str(TESTS.parent))

@@ -148,9 +148,11 @@ def test_catalog_conditions_agree_with_python_tests(tmp_path: Path) -> None:
 
     rows = [  # (relative path, meta)
         ("a/1.jpg", dict(width=400, height=300, file_type="jpeg", camera_make="Canon",
-                         camera_model="EOS R5", taken_at=dt.datetime(2024, 1, 2, 10).timestamp())),
+                         camera_model="EOS R5", taken_at=dt.datetime(2024, 1, 2, 10).timestamp(),
+                         place_city="Lisbon", place_region="Lisbon", place_country="Portugal")),
         ("a/b/2.png", dict(width=300, height=400, file_type="png", camera_make=None,
-                           camera_model="iPhone 12", taken_at=dt.datetime(2024, 2, 3).timestamp())),
+                           camera_model="iPhone 12", taken_at=dt.datetime(2024, 2, 3).timestamp(),
+                           place_city="Porto", place_region="Porto", place_country="Portugal")),
         ("ab/3.heic", dict(width=500, height=505, file_type="heic", camera_make="100%_x",
                            camera_model=None, taken_at=None)),
         ("c/4.jpg", dict(width=None, height=None, file_type="jpeg", camera_make="canon",
@@ -168,6 +170,7 @@ def test_catalog_conditions_agree_with_python_tests(tmp_path: Path) -> None:
                  Filters(file_type="JPG"), Filters(orientation="landscape"),
                  Filters(orientation="portrait"), Filters(orientation="square"),
                  Filters(after="2024-01-02", before="2024-02-03", orientation="portrait"),
+                 Filters(place="lisbon"), Filters(place="Portugal"), Filters(place="Lisb"),
                  Filters()]
         for f in cases:
             want = sorted(p.id for p in photos if f.matches(p))

@@ -1,4 +1,5 @@
-"""The filter row under the toolbar: folder, date taken, camera, file type, orientation, sort.
+"""The filter row under the toolbar: folder, date taken, camera, place, file type, orientation,
+sort.
 
 Runs in: the UI thread.  It only holds the user's choices; :meth:`FilterBar.filters`
 gives them as ``(field, value)`` pairs for a :class:`~clipgallery.app.items.Query`
@@ -72,6 +73,10 @@ class FilterBar(QFrame):
         self.camera.setObjectName("filterCamera")
         self.camera.setFixedWidth(100)
         self.camera.setClearButtonEnabled(True)
+        self.place = QLineEdit()
+        self.place.setObjectName("filterPlace")
+        self.place.setFixedWidth(100)
+        self.place.setClearButtonEnabled(True)
         self.file_type = QComboBox()
         self.file_type.setObjectName("filterType")
         self.orientation = QComboBox()
@@ -93,7 +98,7 @@ class FilterBar(QFrame):
         self.reset_button.clicked.connect(self.reset)
 
         for w in (self.folder, label("Taken"), self.after, label("–"), self.before,
-                  self.camera, self.file_type, self.orientation):
+                  self.camera, self.place, self.file_type, self.orientation):
             row.addWidget(w)
         row.add_stretch()
         row.addWidget(self.sort)
@@ -108,7 +113,7 @@ class FilterBar(QFrame):
         self._timer.timeout.connect(self._emit_if_valid)
         for combo in (self.folder, self.file_type, self.orientation, self.sort):
             combo.currentIndexChanged.connect(self._emit_if_valid)
-        for e in (self.after, self.before, self.camera):
+        for e in (self.after, self.before, self.camera, self.place):
             e.textChanged.connect(lambda _t: self._timer.start())
             e.returnPressed.connect(self._emit_if_valid)
         self._last: tuple[tuple[tuple[str, str], ...], str] = ((), "relevance")

@@ -147,6 +147,8 @@ class ResultSet:
     # is too slow for the UI thread); None: the model makes it.
     rows_by_path: dict[Path, list[int]] | None = field(default=None, compare=False,
                                                        repr=False)
+    # What the query's words were read as (dates, places): label/text dicts.
+    understood: list[dict[str, str]] = field(default_factory=list, compare=False)
 
 
 def rows_by_path(items: list[ResultItem]) -> dict[Path, list[int]]:

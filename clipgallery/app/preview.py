@@ -124,12 +124,12 @@ class PreviewPage(QWidget):
         info = QFrame()
         info.setObjectName("previewInfo")
         info.setFixedWidth(270)
-        form = QFormLayout(info)
+        form = self.form = QFormLayout(info)
         form.setContentsMargins(16, 16, 16, 16)
         form.setVerticalSpacing(10)
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)
         self.fields: dict[str, QLabel] = {}
-        for name in ("Taken", "Camera", "Dimensions", "File size", "Match", "Path"):
+        for name in ("Taken", "Place", "Camera", "Dimensions", "File size", "Match", "Path"):
             value = QLabel("–")
             value.setWordWrap(True)
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -138,6 +138,7 @@ class PreviewPage(QWidget):
             label.setObjectName("previewLabel")
             form.addRow(label, value)
             self.fields[name] = value
+        form.setRowVisible(self.fields["Place"], False)  # shown for photos with a place
         body.addWidget(info)
         outer.addLayout(body, 1)
 
@@ -152,6 +153,9 @@ class PreviewPage(QWidget):
         self.prev_button.setEnabled(row > 0)
         self.next_button.setEnabled(row < total - 1)
         self.fields["Taken"].setText(formatting.taken(p.taken_at))
+        self.fields["Place"].setText(p.place or "–")
+        # Only photos with GPS have the row (the panel must fit 800×500 without it).
+        self.form.setRowVisible(self.fields["Place"], p.place is not None)
         self.fields["Camera"].setText(formatting.camera(p.camera_make, p.camera_model))
         self.fields["Dimensions"].setText(formatting.pixels(p.width, p.height))
         self.fields["File size"].setText(formatting.file_size(p.size))

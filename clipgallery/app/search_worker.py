@@ -187,7 +187,9 @@ class SearchWorker(QueueWorker):
             more = [it for it in items if not it.best]
             items = [it for it in items if it.best]
         return ResultSet(query, items, response.library_size, time.monotonic() - t0, more,
-                         rows_by_path=rows_by_path(items))
+                         rows_by_path=rows_by_path(items),
+                         understood=response.understood.items() if response.understood
+                         else [])
 
     def _duplicates(self, catalog: Catalog, engine: tuple[Encoder, VectorIndex] | None,
                     query: Query, t0: float) -> ResultSet:

