@@ -8,7 +8,9 @@ need the lock because SQLite's WAL mode lets them read while the writer commits.
 
 from __future__ import annotations
 
+import logging
 import os
+import sqlite3
 import sys
 import threading
 from collections.abc import Sequence
@@ -148,8 +150,12 @@ class Library:
                 for idx in self._indexes.values():
                     try:
                         idx.save(self.catalog)
-                    except OSError:
-                        pass
+                    except (OSError, sqlite3.Error, StorageError) as e:
+                        # The saved index is a cache: the catalog's log rebuilds it at the
+                        # next open. A full disk must not turn a clear error into a crash.
+                        logging.getLogger(__name__).warning(
+                            "could not save the vector index (%s); it is rebuilt from the "
+                            "catalog next time", e)
             self._indexes.clear()
         self.catalog.close()
         self.lock.release()
