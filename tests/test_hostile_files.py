@@ -194,6 +194,28 @@ def test_guard_kills_a_decode_past_its_time_budget():
         g.close()
 
 
+def test_guard_decodes_the_bytes_the_caller_read(tmp_path):
+    # The child reads the file itself (cheaper than the pipe); when the file on disk is
+    # not what the caller read (changed in between, or no such file), it is given the
+    # caller's bytes: the decode always matches the bytes that were hashed.
+    from clipgallery.core.photos import guard
+
+    def jpeg(w, h):
+        buf = io.BytesIO()
+        Image.new("RGB", (w, h), "green").save(buf, "JPEG")
+        return buf.getvalue()
+
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(jpeg(640, 480))
+    g = guard.DecodeGuard()
+    try:
+        assert g.decode(path, path.read_bytes(), min_side=224).width == 640
+        assert g.decode(path, jpeg(320, 240), min_side=224).width == 320  # changed since
+        assert g.decode(tmp_path / "gone.jpg", jpeg(300, 200), min_side=224).width == 300
+    finally:
+        g.close()
+
+
 # -- the real CLI on a folder of hostile files and good photos -----------------------------
 
 # Runs the indexer, samples the memory of its process tree (Linux /proc), and reports

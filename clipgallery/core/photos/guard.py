@@ -22,8 +22,11 @@ stopped at interpreter exit).  The children run :func:`serve`, one decode at a t
 
 Frames on the pipes are a 4-byte big-endian length and a payload: the child first
 says ``ready`` (its start-up does not count against the budget), then each request is
-``(path, data, min_side, max_pixels, max_bytes)``, the reply ``("ok", Decoded)`` or
-``("error", reason)``, both pickles (only ever from our own child or parent).
+``(path, data, size, min_side, max_pixels, max_bytes)``, the reply ``("ok", Decoded)``,
+``("error", reason)`` or ``("changed", None)``, all pickles (only ever from our own child or
+parent).  ``data`` is None at first: the child reads the file itself (the page cache
+serves it; cheaper than the pipe) and answers "changed" if it does not read ``size``
+bytes, and the request is sent again with the caller's bytes.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ CRASHED = "the image decoder crashed on this file"
 
 _BOOT = "from clipgallery.core.photos.guard import serve; serve()"
 _BOOT_TIMEOUT = 60.0
+_CHANGED = "changed"  # the child read other bytes than the caller: send them
 _READY = b"ready"
 _HEADER = 4
 
@@ -83,11 +87,14 @@ class DecodeGuard:
         max_bytes = self.memory_budget
         need = imaging.screen(path, data, min_side=min_side, max_pixels=max_pixels,
                               max_bytes=max_bytes)
-        request = pickle.dumps((os.fspath(path), data, min_side, max_pixels, max_bytes),
-                               protocol=pickle.HIGHEST_PROTOCOL)
+        # The child reads the file itself (from the page cache: the caller just read it)
+        # instead of receiving its bytes through the pipe, which costs more than the read;
+        # if what it reads is not what the caller read, the bytes are sent after all.
+        request = self._request(path, None, len(data), min_side, max_pixels, max_bytes)
         self._reserve(need)
         try:
-            for attempt in range(2):
+            restarted = False
+            for _attempt in range(3):
                 child = self._lease()
                 try:
                     reply = child.call(request, self.time_budget)
@@ -96,13 +103,18 @@ class DecodeGuard:
                     raise imaging.DecodeError(TOO_SLOW.format(self.time_budget)) from None
                 if reply is None:  # it died: an idle exit just now, or a crash
                     clean = child.kill() == 0
-                    if clean and attempt == 0:
+                    if clean and not restarted:
+                        restarted = True
                         continue
                     raise imaging.DecodeError(CRASHED)
                 self._release_child(child)
                 status, value = pickle.loads(reply)
                 if status == "ok":
                     return value
+                if status == _CHANGED:
+                    request = self._request(path, data, len(data), min_side, max_pixels,
+                                            max_bytes)
+                    continue
                 raise imaging.DecodeError(str(value))
             raise imaging.DecodeError(CRASHED)  # pragma: no cover - loop always returns
         finally:
@@ -117,6 +129,12 @@ class DecodeGuard:
             child.stop()
 
     # -- internals ------------------------------------------------------------
+
+    @staticmethod
+    def _request(path: os.PathLike | str, data: bytes | None, size: int,
+                 min_side: int | None, max_pixels: int, max_bytes: int) -> bytes:
+        return pickle.dumps((os.fspath(path), data, size, min_side, max_pixels, max_bytes),
+                            protocol=pickle.HIGHEST_PROTOCOL)
 
     def _reserve(self, need: int) -> None:
         with self._room:
@@ -311,7 +329,11 @@ def serve() -> None:
 
 def _answer(frame: bytes) -> bytes:
     try:
-        path, data, min_side, max_pixels, max_bytes = pickle.loads(frame)
+        path, data, size, min_side, max_pixels, max_bytes = pickle.loads(frame)
+        if data is None:
+            data = _read_file(path, size)
+            if data is None:
+                return pickle.dumps((_CHANGED, None))
         reply: tuple[str, object] = ("ok", imaging.decode(
             path, data, min_side=min_side, max_pixels=max_pixels, max_bytes=max_bytes))
     except imaging.DecodeError as e:
@@ -322,6 +344,16 @@ def _answer(frame: bytes) -> bytes:
         return pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as e:  # noqa: BLE001 - e.g. metadata that does not pickle
         return pickle.dumps(("error", f"cannot decode image: {type(e).__name__}"))
+
+
+def _read_file(path: str, size: int) -> bytes | None:
+    """The file's bytes, or None if they are not the ``size`` bytes the parent read."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(size + 1)
+    except OSError:
+        return None
+    return data if len(data) == size else None
 
 
 def _limit_memory(max_bytes: int) -> None:
