@@ -255,3 +255,19 @@ def test_install_and_uninstall(tmp_path):
     assert not bin_link.exists() and not (prefix / "lib" / "clipgallery").exists()
     assert not (prefix / "share" / "applications" / f"{APP_ID}.desktop").exists()
     assert not list((prefix / "share" / "icons").rglob(f"{APP_ID}.*"))
+
+
+def test_frozen_app_serves_decode_children(tmp_path):
+    # In the frozen app sys.executable is the app itself (no ``-c``): the decode guard
+    # starts it with FROZEN_CHILD_FLAG, and the entry point must then serve decodes.
+    # Run the entry script the way the frozen app does, as the guard's child.
+    from clipgallery.core.photos import guard
+
+    main_py = (PKG / "clipgallery_main.py").read_text()
+    assert repr(guard.FROZEN_CHILD_FLAG)[1:-1] in main_py
+    proc = subprocess.run([sys.executable, str(PKG / "clipgallery_main.py"),
+                           guard.FROZEN_CHILD_FLAG], input=b"", capture_output=True,
+                          timeout=120, cwd=ROOT)
+    # It said "ready" on stdout (a frame) and exited at the end of its input.
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stdout.endswith(b"ready"), proc.stdout

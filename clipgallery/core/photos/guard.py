@@ -56,6 +56,9 @@ TOO_SLOW = "took too long to decode (over {:g} s)"
 CRASHED = "the image decoder crashed on this file"
 
 _BOOT = "from clipgallery.core.photos.guard import serve; serve()"
+#: The frozen app's executable runs :func:`serve` when given this first argument (its
+#: ``sys.executable`` is the app, which has no ``-c``): packaging/clipgallery_main.py.
+FROZEN_CHILD_FLAG = "--clipgallery-decoder-child"
 _BOOT_TIMEOUT = 60.0
 _CHANGED = "changed"  # the child read other bytes than the caller: send them
 _READY = b"ready"
@@ -172,7 +175,7 @@ class _Child:
         env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
                    CLIPGALLERY_DECODER_IDLE_EXIT=str(idle_exit))
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", _BOOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            _child_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             env=env, close_fds=True)
         self.replies: queue.Queue[bytes | None] = queue.Queue()
         self.ready = False
@@ -240,6 +243,12 @@ class _Child:
                     f.close()
             except OSError:
                 pass
+
+
+def _child_command() -> list[str]:
+    if getattr(sys, "frozen", False):  # PyInstaller: sys.executable is the app itself
+        return [sys.executable, FROZEN_CHILD_FLAG]
+    return [sys.executable, "-c", _BOOT]
 
 
 _LIVE: set[_Child] = set()
