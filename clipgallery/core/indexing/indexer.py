@@ -249,7 +249,9 @@ class Indexer:
         had places); runs at the start of every full run, cheap when there are none.
         Returns how many were filled."""
         todo = self.catalog.gps_without_place()
-        found = places.lookup([(lat, lon) for _i, lat, lon in todo])
+        found = places.available_lookup([(lat, lon) for _i, lat, lon in todo]) if todo else []
+        if found is None:  # no gazetteer: they wait for one
+            return 0
         self.catalog.set_places([(i, p.city, p.region, p.country)
                                  for (i, _a, _b), p in zip(todo, found, strict=True)])
         return len(todo)

