@@ -164,3 +164,26 @@ def test_pause_before_the_model_loads_holds_the_indexer(library_dir, tiny_model)
         assert session.paused and indexer.paused
         session.resume()
         assert not session.paused and not indexer.paused
+
+
+def test_pending_work_runs_folders_first_and_merges_what_came_meanwhile(tmp_path):
+    from clipgallery.core.indexing.pending import PendingWork
+
+    lib_a, lib_b, outside = tmp_path / "a", tmp_path / "b", tmp_path / "elsewhere"
+    work = PendingWork()
+    assert not work and work.take([lib_a]) is None
+    work.add(paths=[lib_a / "x.jpg", lib_b / "y.jpg", outside / "z.jpg"])
+    work.add(folders=[lib_a / "sub"])
+    # Folders first; the paths below them go with them.
+    work.add(paths=[lib_a / "sub" / "in.jpg"])
+    assert work.take([lib_a, lib_b]) == ([lib_a / "sub"], None)
+    assert work.paths == {lib_a / "x.jpg", lib_b / "y.jpg", outside / "z.jpg"}
+    # Then the single paths inside the library, with their library folders.
+    assert work.take([lib_b, lib_a]) == ([lib_a, lib_b], [lib_a / "x.jpg", lib_b / "y.jpg"])
+    assert not work  # the path outside every library folder was dropped
+    # A stopped unit of work is queued again; a removed folder takes its paths along.
+    work.requeue([lib_a], [lib_a / "x.jpg"])
+    work.requeue([lib_b], None)
+    work.forget(lib_a)
+    assert work.folders == {lib_b} and work.paths == set()
+    assert work.take([lib_a]) is None and not work  # lib_b is no longer a library folder

@@ -42,6 +42,7 @@ from clipgallery.app.items import (
     FolderInfo,
     IndexStatus,
 )
+from clipgallery.core.indexing.pending import PendingWork, is_under
 from clipgallery.core.store import paths as core_paths
 
 if TYPE_CHECKING:  # these import torch: only ever imported in this worker's thread
@@ -84,10 +85,6 @@ def decode_workers() -> int:
     except AttributeError:
         cores = os.cpu_count() or 1
     return max(1, min(8, cores - 1))
-
-
-def _is_under(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
 
 
 class PruneThumbnails:
@@ -151,8 +148,7 @@ class IndexingWorker(QObject):
         self.session: IndexingSession | None = None
         self.watcher: FolderWatcher | None = None
         self._search_with: tuple[Any, Any] = (None, None)  # (encoder, index) for searching
-        self._pending_folders: set[Path] = set()
-        self._pending_paths: set[Path] = set()
+        self._pending = PendingWork()  # merged requests, one unit of work per drain
         self._drain_scheduled = False
         self._cancel = threading.Event()
         self._stopping = threading.Event()
@@ -259,7 +255,7 @@ class IndexingWorker(QObject):
         self._load_model()
         if self.indexer is not None:
             # Changes made while the app was closed: reconcile every folder.
-            self._pending_folders.update(self.lib.catalog.folders())
+            self._pending.add(folders=self.lib.catalog.folders())
         self._schedule_drain()
         if self.indexer is None:
             self._set_busy(False)
@@ -298,8 +294,7 @@ class IndexingWorker(QObject):
             except Exception:  # noqa: BLE001
                 log.exception("unwatch %s", path)
         removed = self.lib.catalog.remove_folder(path)
-        self._pending_folders.discard(path)
-        self._pending_paths = {p for p in self._pending_paths if not _is_under(p, path)}
+        self._pending.forget(path)
         if self.index is not None:
             self.index.sync(self.lib.catalog)
         self.message.emit(f"Removed {os.fsdecode(path.name)} from the library "
@@ -314,7 +309,7 @@ class IndexingWorker(QObject):
         """Reconcile every folder again (e.g. the user asked, or a drive came back)."""
         if self.lib is None:
             return
-        self._pending_folders.update(self.lib.catalog.folders())
+        self._pending.add(folders=self.lib.catalog.folders())
         self._emit_folders()
         self._schedule_drain()
 
@@ -335,7 +330,7 @@ class IndexingWorker(QObject):
         self.model_override = None  # the library's choice from now on
         self.model_loading.emit(spec)
         self._model_loaded()
-        self._pending_folders.update(self.lib.catalog.folders())
+        self._pending.add(folders=self.lib.catalog.folders())
         self._emit_folders()
         self.message.emit(f"Switching to {spec}: photos are re-encoded in the background; "
                           "search uses the current model until that is done.")
@@ -449,22 +444,22 @@ class IndexingWorker(QObject):
             return
         known = self.lib.catalog.folders()
         for f in known:
-            if _is_under(folder, f):
+            if is_under(folder, f):
                 if announce:
                     self.message.emit(f"{os.fsdecode(folder)} is already in the library"
                                       + ("." if f == folder else f" (inside {os.fsdecode(f)})."))
                 if f == folder:
-                    self._pending_folders.add(folder)  # re-check it anyway
+                    self._pending.add(folders=[folder])  # re-check it anyway
                 return
         self.lib.catalog.add_folder(folder)  # library folders inside it merge into it
         for f in known:
-            if _is_under(f, folder) and self.watcher is not None:
+            if is_under(f, folder) and self.watcher is not None:
                 try:
                     self.watcher.unwatch(f)  # watched through ``folder`` from now on
                 except Exception:  # noqa: BLE001
                     log.exception("unwatch %s", f)
         self._watch(folder)
-        self._pending_folders.add(folder)
+        self._pending.add(folders=[folder])
         if announce:
             self.message.emit(f"Added {os.fsdecode(folder.name)}.")
 
@@ -512,8 +507,7 @@ class IndexingWorker(QObject):
     def _on_changes(self, changes: ChangeSet) -> None:
         folders = [Path(f) for f in getattr(changes, "folders", []) or []]
         paths = [Path(p) for p in getattr(changes, "paths", []) or []]
-        self._pending_folders.update(folders)
-        self._pending_paths.update(paths)
+        self._pending.add(folders, paths)
         self._schedule_drain()
 
     def _schedule_drain(self) -> None:
@@ -530,28 +524,15 @@ class IndexingWorker(QObject):
         if self.storage_error:  # paused until resume(): the disk refused a write
             self._set_busy(False)
             return
-        if self.indexer is None or not (self._pending_folders or self._pending_paths):
+        if self.indexer is None or not self._pending:
             self._set_busy(False)
             if self.indexer is not None:
                 self._emit_status(IndexStatus("idle", searchable=self._searchable()))
             return
         self._set_busy(True)
-        library_folders = set(self.lib.catalog.folders())
-        if self._pending_folders:
-            folders = sorted(f for f in self._pending_folders
-                             if any(_is_under(f, lf) for lf in library_folders))
-            self._pending_folders.clear()
-            self._pending_paths = {p for p in self._pending_paths
-                                   if not any(_is_under(p, f) for f in folders)}
-            if folders:
-                self._run(folders, None)
-        elif self._pending_paths:
-            paths = sorted(p for p in self._pending_paths
-                           if any(_is_under(p, lf) for lf in library_folders))
-            self._pending_paths.clear()
-            if paths:
-                self._run([lf for lf in library_folders if any(_is_under(p, lf) for p in paths)],
-                          paths)
+        work = self._pending.take(self.lib.catalog.folders())
+        if work is not None:
+            self._run(*work)
         self._schedule_drain()
 
     def _run(self, folders: list[Path], paths: list[Path] | None) -> None:
@@ -599,17 +580,11 @@ class IndexingWorker(QObject):
         except StorageError as e:
             log.warning("indexing paused: %s", e)
             if requeue is not None:
-                self._requeue(*requeue)
+                self._pending.requeue(*requeue)
             self.storage_error = str(e)
             self.pause()
             self.storage_failed.emit(str(e))
             return None
-
-    def _requeue(self, folders: list[Path], paths: list[Path] | None) -> None:
-        if paths is None:
-            self._pending_folders.update(folders)
-        else:
-            self._pending_paths.update(paths)
 
     def _after_run(self, summary: IndexSummary, folders: list[Path],
                    paths: list[Path] | None) -> None:
@@ -617,7 +592,7 @@ class IndexingWorker(QObject):
         if summary.cancelled and not self._stopping.is_set():
             # Stopped so that a request (a folder removal) goes first: the rest of
             # this job is done again next (unchanged files are skipped quickly).
-            self._requeue(folders, paths)
+            self._pending.requeue(folders, paths)
         elif self.session.activated and self._search_with[0] is not self.encoder:
             # The model switch is complete: search with the new vectors.
             self._search_with = (self.encoder, self.index)
@@ -675,7 +650,7 @@ class IndexingWorker(QObject):
                 state = OFFLINE
             elif folder in self._current:
                 state = INDEXING
-            elif folder in self._pending_folders:
+            elif folder in self._pending.folders:
                 state = QUEUED
             elif self.indexer is None:
                 state = WAITING

@@ -259,3 +259,4 @@ class IndexingSession:
         if not summary.cancelled:
             self.run_after_passes()
         return summary
+
