@@ -383,13 +383,13 @@ class IndexingWorker(QObject):
 
     def _make_session(self) -> None:
         """The indexing session over the open library, in this thread."""
-        from clipgallery.core.indexing.session import IndexingSession
+        from clipgallery.core.indexing.session import IndexingSession, standard_after_passes
 
         assert self.lib is not None
         self.session = IndexingSession(
             self.lib, device=self.device, decode_workers=decode_workers(),
             progress=self._on_progress, cancel=self._cancel,
-            after_passes=[PruneThumbnails()],
+            after_passes=[*standard_after_passes(), PruneThumbnails()],
             on_activation_error=lambda e: log.error("activating the model", exc_info=e))
         if self._paused.is_set():
             self.session.pause()

@@ -64,14 +64,21 @@ class AfterPass(Protocol):
             progress: ProgressCallback) -> None: ...
 
 
+def standard_after_passes() -> list[AfterPass]:
+    """The passes every session runs after its CLIP pass, in order: the one place to
+    add one (the CLI and the app both start from this list)."""
+    return []
+
+
 class IndexingSession:
     """The library's writer side for one thread: model, indexer, runs, activation.
 
     ``library`` is open for writing (the session does not close it unless made by
     :meth:`open`, or used as a context manager).  ``batch_size`` and
     ``decode_workers`` go to the indexer (None: its defaults); ``progress`` hears the
-    indexer's and the after-passes' progress; ``after_passes`` run after every completed
-    run (see :meth:`run_after_passes`); more can be appended to
+    indexer's and the after-passes' progress; ``after_passes`` (default:
+    :func:`standard_after_passes`) run after every completed run (see
+    :meth:`run_after_passes`); more can be appended to
     :attr:`after_passes` at any time before a run.  A failure to activate the model
     after a complete run is raised (the CLI exits with its error), or, with
     ``on_activation_error``, handed to it (the app logs it and keeps indexing).
@@ -81,7 +88,7 @@ class IndexingSession:
                  batch_size: int | None = None, decode_workers: int | None = None,
                  progress: ProgressCallback | None = None,
                  cancel: threading.Event | None = None,
-                 after_passes: Iterable[AfterPass] = (),
+                 after_passes: Iterable[AfterPass] | None = None,
                  on_activation_error: Callable[[Exception], None] | None = None) -> None:
         self.library = library
         self.on_activation_error = on_activation_error
@@ -90,7 +97,8 @@ class IndexingSession:
         self.decode_workers = decode_workers
         self.progress: ProgressCallback = progress or (lambda p: None)
         self.cancel_event = cancel or threading.Event()
-        self.after_passes: list[AfterPass] = list(after_passes)
+        self.after_passes: list[AfterPass] = list(
+            standard_after_passes() if after_passes is None else after_passes)
         self.spec: str | None = None  # the model being indexed with
         self.encoder: Encoder | None = None
         self.index: VectorIndex | None = None
