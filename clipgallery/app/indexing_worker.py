@@ -12,8 +12,9 @@ arrive by a queued signal.  Nothing else touches the writer connection.
 The UI thread drives it with queued signals (add/remove a folder, shut down) and a
 few thread-safe calls (pause, resume, cancel), and hears back through signals only.
 
-Work is queued, not run at once: folder rescans and changed files accumulate in
-two sets, and one unit of work runs per turn of this thread's event loop, so
+Work is queued, not run at once: folder rescans and changed files accumulate in a
+:class:`~clipgallery.core.indexing.pending.PendingWork`, and one unit of work runs per
+turn of this thread's event loop, so
 requests that arrive during a long run (more watcher events, a folder added) are
 merged and handled right after it.
 

@@ -91,6 +91,8 @@ LIVE = "live"
 POLLING = "polling"
 OFFLINE = "offline"
 
+_Mapped = tuple[Path, bool]  # an event path below a folder as given, and whether it is hidden
+
 # The logger on which watchdog reports an inotify queue overflow (and nothing else).
 _OVERFLOW_LOGGER = "watchdog.observers.inotify_c"
 
@@ -504,7 +506,7 @@ class FolderWatcher:
                 p.is_relative_to(other) for other in folders if other != key)
         self._debouncer.forget(orphan)
 
-    def _map(self, f: _Folder, src: str | bytes) -> tuple[Path, bool] | None:
+    def _map(self, f: _Folder, src: str | bytes) -> _Mapped | None:
         """Event path -> (path below the folder as given, hidden?); None if outside."""
         s = os.fsdecode(src)
         if s == f.real:
@@ -516,7 +518,7 @@ class FolderWatcher:
         hidden = any(part.startswith(".") for part in rel.split(os.sep))
         return f.path / rel, hidden
 
-    def _wanted_file(self, mapped: tuple[Path, bool] | None) -> Path | None:
+    def _wanted_file(self, mapped: _Mapped | None) -> Path | None:
         if mapped is None or mapped[1]:
             return None
         path = mapped[0]
@@ -534,29 +536,35 @@ class FolderWatcher:
         for m in (src, dest):
             if m is not None:
                 self._debouncer.activity_below(f.path, m[0], t)
-
         if event.is_directory:
-            if isinstance(event, DirCreatedEvent):
-                self._check_new_dir_watched(f, event.src_path)
-                if src is not None and not src[1] and src[0] != f.path:
-                    self._debouncer.dir_event(f.path, src[0], t, wait_quiet=True)
-            elif isinstance(event, DirDeletedEvent):
-                if src is not None and src[0] == f.path:
-                    with self._cond:
-                        f.next_check = 0.0  # the root itself went away: check it now
-                elif src is not None and not src[1]:
-                    self._debouncer.dir_gone(f.path, src[0], t)
-            elif isinstance(event, DirMovedEvent):
-                if src is not None and not src[1] and src[0] != f.path:
-                    self._debouncer.dir_gone(f.path, src[0], t)
-                if dest is not None and not dest[1]:
-                    self._check_new_dir_watched(f, event.dest_path)
-                    self._debouncer.dir_event(f.path, dest[0], t, wait_quiet=True)
-            else:
-                return  # DirModified / DirAttrib: the file events say more
-            self._debouncer.note_burst(t)
-            return
+            self._apply_dir_event(f, event, src, dest, t)
+        else:
+            self._apply_file_event(event, src, dest, t)
 
+    def _apply_dir_event(self, f: _Folder, event: FileSystemEvent, src: _Mapped | None,
+                         dest: _Mapped | None, t: float) -> None:
+        if isinstance(event, DirCreatedEvent):
+            self._check_new_dir_watched(f, event.src_path)
+            if src is not None and not src[1] and src[0] != f.path:
+                self._debouncer.dir_event(f.path, src[0], t, wait_quiet=True)
+        elif isinstance(event, DirDeletedEvent):
+            if src is not None and src[0] == f.path:
+                with self._cond:
+                    f.next_check = 0.0  # the root itself went away: check it now
+            elif src is not None and not src[1]:
+                self._debouncer.dir_gone(f.path, src[0], t)
+        elif isinstance(event, DirMovedEvent):
+            if src is not None and not src[1] and src[0] != f.path:
+                self._debouncer.dir_gone(f.path, src[0], t)
+            if dest is not None and not dest[1]:
+                self._check_new_dir_watched(f, event.dest_path)
+                self._debouncer.dir_event(f.path, dest[0], t, wait_quiet=True)
+        else:
+            return  # DirModified / DirAttrib: the file events say more
+        self._debouncer.note_burst(t)
+
+    def _apply_file_event(self, event: FileSystemEvent, src: _Mapped | None,
+                          dest: _Mapped | None, t: float) -> None:
         if isinstance(event, FileMovedEvent):
             paths = [self._wanted_file(src), self._wanted_file(dest)]
             if paths[0] is not None:
