@@ -187,3 +187,22 @@ def test_pending_work_runs_folders_first_and_merges_what_came_meanwhile(tmp_path
     work.forget(lib_a)
     assert work.folders == {lib_b} and work.paths == set()
     assert work.take([lib_a]) is None and not work  # lib_b is no longer a library folder
+
+
+def test_the_app_prunes_stale_thumbnails_once_after_its_first_run(photos, library_dir,
+                                                                  tiny_model):
+    from clipgallery.app.indexing_worker import PruneThumbnails
+    from clipgallery.app.thumbnail_cache import ThumbnailCache
+
+    with IndexingSession.open(library_dir, after_passes=[PruneThumbnails()]) as session:
+        cache = ThumbnailCache(session.library.paths.thumbnails)
+        photo = sorted(photos.iterdir())[0]
+        st = photo.stat()
+        live, _ = cache.get_or_make(photo, st.st_mtime_ns, st.st_size)
+        stale, _ = cache.get_or_make(photo, st.st_mtime_ns + 1, st.st_size)  # an old version
+        session.load_model(tiny_model)
+        session.index_folders([photos])
+        assert live.is_file() and not stale.is_file()
+        later, _ = cache.get_or_make(photo, st.st_mtime_ns + 2, st.st_size)
+        session.index_folders([photos])
+        assert later.is_file()  # once a session: not after every run
