@@ -60,60 +60,63 @@ def _print_json(obj: object) -> None:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    import threading
+    from clipgallery.core.indexing.session import IndexingSession
 
-    from clipgallery.core.indexing.indexer import Indexer
-    from clipgallery.core.store.library import Library
-
-    with Library.open(args.library, write=True) as lib:
-        folders = [Path(os.path.abspath(p)) for p in args.paths]
-        for f in folders:
-            if not f.exists():
-                print(f"error: {os.fsdecode(f)} does not exist", file=sys.stderr)
-                return 2
-            if not f.is_dir():
-                print(f"error: {os.fsdecode(f)} is not a folder", file=sys.stderr)
-                return 2
-        for f in folders:
-            lib.catalog.add_folder(f)
-        if not folders:
-            folders = lib.catalog.folders()
-            if not folders:
-                print("Nothing to index: give one or more folders, e.g. "
-                      "'clipgallery index ~/Pictures'.", file=sys.stderr)
-                return 2
+    progress = _Progress(sys.stderr.isatty() and not args.json)
+    with IndexingSession.open(args.library, device=args.device, batch_size=args.batch_size,
+                              decode_workers=args.workers, progress=progress) as session:
+        folders = _folders_to_index(session, args.paths)
+        if folders is None:
+            return 2
         if args.fast_indexing is not None:
-            lib.set_fast_indexing(args.fast_indexing == "on")
-        spec = lib.model_spec(args.model)
-        encoder = lib.load_encoder(spec, device=args.device)
-        index = lib.index_for(encoder)
-        cancel = threading.Event()
-        indexer = Indexer(lib.catalog, index, encoder, batch_size=args.batch_size,
-                          decode_workers=args.workers, cancel=cancel,
-                          progress=_Progress(sys.stderr.isatty() and not args.json))
+            session.library.set_fast_indexing(args.fast_indexing == "on")
+        session.load_model(args.model)
         try:
-            summary = indexer.run(folders)
+            summary = session.index_folders(folders)
         except KeyboardInterrupt:
-            cancel.set()
+            session.cancel()
             print("\nInterrupted; what was indexed so far is saved.", file=sys.stderr)
             return 130
-        if not summary.cancelled:
-            lib.activate_model(encoder, spec)
-        if args.json:
-            out = summary.as_dict()
-            out["model"] = encoder.model_id
-            out["encoder"] = encoder.label
-            _print_json(out)
-        else:
-            print(f"Indexed {summary.indexed}, unchanged {summary.unchanged}, "
-                  f"moved {summary.moved}, copies {summary.copies}, removed {summary.removed}, "
-                  f"skipped {len(summary.skipped)} ({summary.elapsed:.1f} s, "
-                  f"model {encoder.label})")
-            for p, reason in summary.skipped:
-                print(f"  skipped {os.fsdecode(p)}: {reason}")
-            for f in summary.offline_folders:
-                print(f"  offline (not found, left as is): {os.fsdecode(f)}")
+        _print_index_summary(summary, session.encoder, args.json)
     return 0
+
+
+def _folders_to_index(session, given: list[str]) -> list[Path] | None:
+    """The folders ``index`` runs over: those given (checked, then recorded), else the
+    library's own; None after saying why there is nothing to index."""
+    folders = [Path(os.path.abspath(p)) for p in given]
+    for f in folders:
+        if not f.exists():
+            print(f"error: {os.fsdecode(f)} does not exist", file=sys.stderr)
+            return None
+        if not f.is_dir():
+            print(f"error: {os.fsdecode(f)} is not a folder", file=sys.stderr)
+            return None
+    session.add_folders(folders)
+    if not folders:
+        folders = session.folders()
+        if not folders:
+            print("Nothing to index: give one or more folders, e.g. "
+                  "'clipgallery index ~/Pictures'.", file=sys.stderr)
+            return None
+    return folders
+
+
+def _print_index_summary(summary, encoder, as_json: bool) -> None:
+    if as_json:
+        out = summary.as_dict()
+        out["model"] = encoder.model_id
+        out["encoder"] = encoder.label
+        _print_json(out)
+        return
+    print(f"Indexed {summary.indexed}, unchanged {summary.unchanged}, "
+          f"moved {summary.moved}, copies {summary.copies}, removed {summary.removed}, "
+          f"skipped {len(summary.skipped)} ({summary.elapsed:.1f} s, "
+          f"model {encoder.label})")
+    for p, reason in summary.skipped:
+        print(f"  skipped {os.fsdecode(p)}: {reason}")
+    for f in summary.offline_folders:
+        print(f"  offline (not found, left as is): {os.fsdecode(f)}")
 
 
 def _filters_from_args(args: argparse.Namespace):

@@ -2,21 +2,24 @@
 
 Runs in: the indexing thread (a :class:`QThread`; :class:`IndexingWorker` is moved to
 it).  Every slot here runs in that thread.  It opens the library (taking the writer
-lock), loads the encoder (slow: importing torch and reading weights happens here, not
-on the UI thread), owns the :class:`Indexer` and the library's writer connection,
-and runs the :class:`FolderWatcher`, whose change sets arrive by a queued signal.
-Nothing else touches the writer connection.
+lock) and owns an :class:`~clipgallery.core.indexing.session.IndexingSession` — the
+same Qt-free open → load the model → index → activate → after-passes sequence that
+``clipgallery index`` runs — which loads the encoder (slow: importing torch and reading
+weights happens here, not on the UI thread) and owns the indexer and the library's
+writer connection.  It runs the :class:`FolderWatcher`, whose debounced change sets
+arrive by a queued signal.  Nothing else touches the writer connection.
 
 The UI thread drives it with queued signals (add/remove a folder, shut down) and a
 few thread-safe calls (pause, resume, cancel), and hears back through signals only.
 
-Work is queued, not run at once: folder rescans and changed files accumulate in
-two sets, and one unit of work runs per turn of this thread's event loop, so
+Work is queued, not run at once: folder rescans and changed files accumulate in a
+:class:`~clipgallery.core.indexing.pending.PendingWork`, and one unit of work runs per
+turn of this thread's event loop, so
 requests that arrive during a long run (more watcher events, a folder added) are
 merged and handled right after it.
 
-After the first run of a session, a short-lived "thumbnail-prune" thread (its own
-read-only catalog connection, no Qt) trims the disk thumbnail cache.
+After the first completed run, the session's after-passes include
+:class:`PruneThumbnails`, which trims the disk thumbnail cache once, in this thread.
 """
 
 from __future__ import annotations
@@ -40,10 +43,12 @@ from clipgallery.app.items import (
     FolderInfo,
     IndexStatus,
 )
+from clipgallery.core.indexing.pending import PendingWork, is_under
 from clipgallery.core.store import paths as core_paths
 
 if TYPE_CHECKING:  # these import torch: only ever imported in this worker's thread
-    from clipgallery.core.indexing.indexer import Indexer, Progress
+    from clipgallery.core.indexing.indexer import Indexer, IndexSummary, Progress
+    from clipgallery.core.indexing.session import IndexingSession
     from clipgallery.core.indexing.watcher import ChangeSet, FolderWatcher
     from clipgallery.core.models.torch_backend import Encoder
     from clipgallery.core.store.library import Library
@@ -83,12 +88,33 @@ def decode_workers() -> int:
     return max(1, min(8, cores - 1))
 
 
-def _is_under(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
+class PruneThumbnails:
+    """An after-pass of the indexing session: once, after the first completed run,
+    drop stale thumbnails and keep the disk cache under its cap (the indexing thread's
+    own catalog connection; nothing else runs while it does)."""
+
+    name = "thumbnail-prune"
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def run(self, library: Library, cancel: threading.Event, progress: Any) -> None:
+        if self.done or cancel.is_set():
+            return
+        self.done = True
+        from clipgallery.app.thumbnail_cache import ThumbnailCache, live_keys
+
+        try:
+            keys = live_keys(library.catalog.photo_stamps())
+            n, freed = ThumbnailCache(library.paths.thumbnails).prune(keys)
+            if n:
+                log.info("thumbnail cache: removed %d files (%.1f MB)", n, freed / 1e6)
+        except Exception:  # noqa: BLE001 - housekeeping only
+            log.exception("pruning the thumbnail cache")
 
 
 class IndexingWorker(QObject):
-    """Owns the Library (writer), the encoder, the indexer and the watcher."""
+    """Owns the Library (writer), the indexing session (encoder, indexer) and the watcher."""
 
     # -> UI thread
     library_opened = Signal(object)  # LibraryPaths
@@ -120,14 +146,10 @@ class IndexingWorker(QObject):
         self.initial_folders = [Path(os.path.abspath(os.path.expanduser(f)))
                                 for f in (folders or [])]
         self.lib: Library | None = None
-        self.encoder: Encoder | None = None
-        self.index: VectorIndex | None = None
-        self.indexer: Indexer | None = None
+        self.session: IndexingSession | None = None
         self.watcher: FolderWatcher | None = None
-        self.spec: str | None = None
         self._search_with: tuple[Any, Any] = (None, None)  # (encoder, index) for searching
-        self._pending_folders: set[Path] = set()
-        self._pending_paths: set[Path] = set()
+        self._pending = PendingWork()  # merged requests, one unit of work per drain
         self._drain_scheduled = False
         self._cancel = threading.Event()
         self._stopping = threading.Event()
@@ -146,17 +168,35 @@ class IndexingWorker(QObject):
         self._kick.connect(self._schedule_drain, Qt.ConnectionType.QueuedConnection)
         self._watch_status.connect(self.message, Qt.ConnectionType.QueuedConnection)
 
+    # -- what the session holds (None until it has it) -----------------------------
+
+    @property
+    def encoder(self) -> Encoder | None:
+        return self.session.encoder if self.session is not None else None
+
+    @property
+    def index(self) -> VectorIndex | None:
+        return self.session.index if self.session is not None else None
+
+    @property
+    def indexer(self) -> Indexer | None:
+        return self.session.indexer if self.session is not None else None
+
+    @property
+    def spec(self) -> str | None:
+        return self.session.spec if self.session is not None else None
+
     # -- thread-safe controls (any thread) -----------------------------------------
 
     def pause(self) -> None:
         self._paused.set()
-        if self.indexer is not None:
-            self.indexer.pause()
+        if self.session is not None:
+            self.session.pause()
 
     def resume(self) -> None:
         self._paused.clear()
-        if self.indexer is not None:
-            self.indexer.resume()
+        if self.session is not None:
+            self.session.resume()
         if self.storage_error:  # the user says the disk is back: try the queued work
             self.storage_error = ""
             self._kick.emit()
@@ -173,8 +213,8 @@ class IndexingWorker(QObject):
         """Make a running job return soon; call before queueing :meth:`shutdown`."""
         self._stopping.set()
         self._cancel.set()
-        if self.indexer is not None:
-            self.indexer.resume()
+        if self.session is not None:
+            self.session.resume()
 
     # -- slots (this worker's thread) ----------------------------------------------
 
@@ -205,6 +245,7 @@ class IndexingWorker(QObject):
             self.library_failed.emit(str(e))
             self._set_busy(False)
             return
+        self._make_session()
         self.library_opened.emit(self.lib.paths)
         for f in self.initial_folders:
             self._add_folder(f, announce=False)
@@ -215,7 +256,7 @@ class IndexingWorker(QObject):
         self._load_model()
         if self.indexer is not None:
             # Changes made while the app was closed: reconcile every folder.
-            self._pending_folders.update(self.lib.catalog.folders())
+            self._pending.add(folders=self.lib.catalog.folders())
         self._schedule_drain()
         if self.indexer is None:
             self._set_busy(False)
@@ -254,8 +295,7 @@ class IndexingWorker(QObject):
             except Exception:  # noqa: BLE001
                 log.exception("unwatch %s", path)
         removed = self.lib.catalog.remove_folder(path)
-        self._pending_folders.discard(path)
-        self._pending_paths = {p for p in self._pending_paths if not _is_under(p, path)}
+        self._pending.forget(path)
         if self.index is not None:
             self.index.sync(self.lib.catalog)
         self.message.emit(f"Removed {os.fsdecode(path.name)} from the library "
@@ -270,7 +310,7 @@ class IndexingWorker(QObject):
         """Reconcile every folder again (e.g. the user asked, or a drive came back)."""
         if self.lib is None:
             return
-        self._pending_folders.update(self.lib.catalog.folders())
+        self._pending.add(folders=self.lib.catalog.folders())
         self._emit_folders()
         self._schedule_drain()
 
@@ -279,22 +319,19 @@ class IndexingWorker(QObject):
         """Start using ``spec`` (Models dialog): check that it loads, record the switch,
         and re-encode every folder in the background; search keeps the old vectors until
         the new ones are complete (see :meth:`_run`)."""
-        if self.lib is None:
+        if self.lib is None or self.session is None:
             self.model_switch_done.emit(spec, "The library is not open.")
             return
         try:
-            encoder = self.lib.load_encoder(spec, device=self.device, progress=self.message.emit)
+            self.session.switch_model(spec, progress=self.message.emit)
         except Exception as e:  # noqa: BLE001 - ModelUnavailable and friends: say it
             log.warning("cannot switch to %s", spec, exc_info=True)
             self.model_switch_done.emit(spec, str(e))
             return
-        self.lib.switch_model(spec)
         self.model_override = None  # the library's choice from now on
-        self._load_model(encoder)
-        if self.indexer is None:
-            self.model_switch_done.emit(spec, f"{spec} could not be set up for indexing.")
-            return
-        self._pending_folders.update(self.lib.catalog.folders())
+        self.model_loading.emit(spec)
+        self._model_loaded()
+        self._pending.add(folders=self.lib.catalog.folders())
         self._emit_folders()
         self.message.emit(f"Switching to {spec}: photos are re-encoded in the background; "
                           "search uses the current model until that is done.")
@@ -337,12 +374,26 @@ class IndexingWorker(QObject):
             return
         self.storage_error = message
         self._paused.set()
+        self._make_session()
         self.library_opened.emit(self.lib.paths)
         self._load_model()
         self._emit_folders()
         self._set_busy(False)
         self.storage_failed.emit(message + " ClipGallery opened it read-only: restart it "
                                  "once the disk is writable again.")
+
+    def _make_session(self) -> None:
+        """The indexing session over the open library, in this thread."""
+        from clipgallery.core.indexing.session import IndexingSession, standard_after_passes
+
+        assert self.lib is not None
+        self.session = IndexingSession(
+            self.lib, device=self.device, decode_workers=decode_workers(),
+            progress=self._on_progress, cancel=self._cancel,
+            after_passes=[*standard_after_passes(), PruneThumbnails()],
+            on_activation_error=lambda e: log.error("activating the model", exc_info=e))
+        if self._paused.is_set():
+            self.session.pause()
 
     def _preview_folders(self) -> None:
         """Show the sidebar at once, from a reader, before torch is even imported."""
@@ -394,28 +445,27 @@ class IndexingWorker(QObject):
             return
         known = self.lib.catalog.folders()
         for f in known:
-            if _is_under(folder, f):
+            if is_under(folder, f):
                 if announce:
                     self.message.emit(f"{os.fsdecode(folder)} is already in the library"
                                       + ("." if f == folder else f" (inside {os.fsdecode(f)})."))
                 if f == folder:
-                    self._pending_folders.add(folder)  # re-check it anyway
+                    self._pending.add(folders=[folder])  # re-check it anyway
                 return
         self.lib.catalog.add_folder(folder)  # library folders inside it merge into it
         for f in known:
-            if _is_under(f, folder) and self.watcher is not None:
+            if is_under(f, folder) and self.watcher is not None:
                 try:
                     self.watcher.unwatch(f)  # watched through ``folder`` from now on
                 except Exception:  # noqa: BLE001
                     log.exception("unwatch %s", f)
         self._watch(folder)
-        self._pending_folders.add(folder)
+        self._pending.add(folders=[folder])
         if announce:
             self.message.emit(f"Added {os.fsdecode(folder.name)}.")
 
-    def _load_model(self, loaded: Encoder | None = None) -> None:
-        assert self.lib is not None
-        from clipgallery.core.indexing.indexer import Indexer
+    def _load_model(self) -> None:
+        assert self.lib is not None and self.session is not None
         from clipgallery.core.models.specs import ModelUnavailable
 
         spec = self.lib.model_spec(self.model_override)
@@ -425,10 +475,8 @@ class IndexingWorker(QObject):
             # or so, once): its steps show in the status bar.
             # Searches come first: the text model loads now, the image model when the
             # first photo needs encoding (most starts find nothing new).
-            encoder = loaded or self.lib.load_encoder(spec, device=self.device,
-                                                      progress=self.message.emit,
-                                                      warm=("textual",))
-            index = self.lib.index_for(encoder)
+            self.session.load_model(self.model_override, progress=self.message.emit,
+                                    warm=("textual",))
         except ModelUnavailable as e:
             self.model_failed.emit(str(e))
             self._emit_folders()
@@ -438,25 +486,13 @@ class IndexingWorker(QObject):
             self.model_failed.emit(f"Model {spec} could not be loaded: {e}")
             self._emit_folders()
             return
-        self.spec = spec
-        self.encoder = encoder
-        self.index = index
-        self.indexer = Indexer(self.lib.catalog, index, encoder, progress=self._on_progress,
-                               cancel=self._cancel, decode_workers=decode_workers())
-        if self._paused.is_set():
-            self.indexer.pause()
-        self._search_with = (encoder, index)
-        search_spec = self.lib.search_spec(self.model_override)
-        if search_spec != spec:
-            # A model switch is under way: search keeps the old, complete vectors until
-            # the new model has indexed everything.
-            try:
-                old = self.lib.load_encoder(search_spec, device=self.device,
-                                            purpose="search")
-                self._search_with = (old, self.lib.index_for(old))
-            except Exception:  # noqa: BLE001 - then search what the new model has
-                log.warning("cannot load %s for searching during the switch", search_spec,
-                            exc_info=True)
+        self._model_loaded()
+
+    def _model_loaded(self) -> None:
+        """Tell the UI what to search with: the new model's vectors, or while a model
+        switch is under way the old, complete ones (see :meth:`_after_run`)."""
+        assert self.session is not None
+        self._search_with = self.session.search_model(self.model_override)
         self._announce_search_model()
 
     def _announce_search_model(self) -> None:
@@ -472,8 +508,7 @@ class IndexingWorker(QObject):
     def _on_changes(self, changes: ChangeSet) -> None:
         folders = [Path(f) for f in getattr(changes, "folders", []) or []]
         paths = [Path(p) for p in getattr(changes, "paths", []) or []]
-        self._pending_folders.update(folders)
-        self._pending_paths.update(paths)
+        self._pending.add(folders, paths)
         self._schedule_drain()
 
     def _schedule_drain(self) -> None:
@@ -490,32 +525,21 @@ class IndexingWorker(QObject):
         if self.storage_error:  # paused until resume(): the disk refused a write
             self._set_busy(False)
             return
-        if self.indexer is None or not (self._pending_folders or self._pending_paths):
+        if self.indexer is None or not self._pending:
             self._set_busy(False)
             if self.indexer is not None:
                 self._emit_status(IndexStatus("idle", searchable=self._searchable()))
             return
         self._set_busy(True)
-        library_folders = set(self.lib.catalog.folders())
-        if self._pending_folders:
-            folders = sorted(f for f in self._pending_folders
-                             if any(_is_under(f, lf) for lf in library_folders))
-            self._pending_folders.clear()
-            self._pending_paths = {p for p in self._pending_paths
-                                   if not any(_is_under(p, f) for f in folders)}
-            if folders:
-                self._run(folders, None)
-        elif self._pending_paths:
-            paths = sorted(p for p in self._pending_paths
-                           if any(_is_under(p, lf) for lf in library_folders))
-            self._pending_paths.clear()
-            if paths:
-                self._run([lf for lf in library_folders if any(_is_under(p, lf) for p in paths)],
-                          paths)
+        work = self._pending.take(self.lib.catalog.folders())
+        if work is not None:
+            self._run(*work)
         self._schedule_drain()
 
     def _run(self, folders: list[Path], paths: list[Path] | None) -> None:
-        assert self.indexer is not None and self.lib is not None
+        """One run of the session: the CLIP pass over ``folders`` (or only ``paths``),
+        then, once the UI has heard of the new photos, the after-passes."""
+        assert self.session is not None
         self._cancel.clear()
         if self._stopping.is_set():
             return
@@ -523,77 +547,61 @@ class IndexingWorker(QObject):
             self._current = set(folders)
         self._kind = "full" if paths is None else "changes"
         self._emit_folders()
-        summary = None
-        from clipgallery.core.store.catalog import StorageError
-
         try:
-            summary = self.indexer.run(folders) if paths is None else self.indexer.run_paths(paths)
-        except StorageError as e:
-            # Full or read-only disk: what is committed stays searchable; keep the work
-            # queued and pause until the user resumes.
-            log.warning("indexing paused: %s", e)
-            if paths is None:
-                self._pending_folders.update(folders)
-            else:
-                self._pending_paths.update(paths)
-            self.storage_error = str(e)
-            self.pause()
-            self.storage_failed.emit(str(e))
-        except Exception as e:  # noqa: BLE001 - report, keep the app alive
-            log.exception("indexing failed")
-            self.message.emit(f"Indexing stopped: {e}")
+            summary = self._clip_pass(folders, paths)
         finally:
             with self._lock:
                 self._current = set()
         if summary is not None:
-            if summary.cancelled and not self._stopping.is_set():
-                # Stopped so that a request (a folder removal) goes first: the rest of
-                # this job is done again next (unchanged files are skipped quickly).
-                if paths is None:
-                    self._pending_folders.update(folders)
-                else:
-                    self._pending_paths.update(paths)
-            elif paths is None and not summary.cancelled and self.encoder is not None:
-                try:
-                    self.lib.activate_model(self.encoder, self.spec or "")
-                except Exception:  # noqa: BLE001
-                    log.exception("activating the model")
-                else:
-                    if self._search_with[0] is not self.encoder:  # the switch is complete
-                        self._search_with = (self.encoder, self.index)
-                        self._announce_search_model()
-            self.runs += 1
-            if self.runs == 1:
-                self._prune_thumbnails_later()
-            if summary.offline_folders and paths is None:
-                names = ", ".join(os.fsdecode(f.name) for f in summary.offline_folders)
-                self.message.emit(f"Offline (not found, photos kept): {names}")
+            self._after_run(summary, folders, paths)
         self._emit_folders()
         self.library_changed.emit(self._searchable())
+        if summary is not None and not summary.cancelled and not self._stopping.is_set():
+            self._guarded(self.session.run_after_passes)
 
-    def _prune_thumbnails_later(self) -> None:
-        """Once a session, after the first run: drop stale thumbnails and keep the cache
-        under its cap, in a thread of its own with its own reader connection."""
-        assert self.lib is not None
-        catalog_path, thumbs = self.lib.paths.catalog, self.lib.paths.thumbnails
+    def _clip_pass(self, folders: list[Path], paths: list[Path] | None) -> IndexSummary | None:
+        """The session's run; None when it failed (said so; on a disk that refuses
+        writes the job stays queued and indexing pauses)."""
+        session = self.session
+        assert session is not None
+        try:
+            return self._guarded(lambda: session.run(folders, paths), requeue=(folders, paths))
+        except Exception as e:  # noqa: BLE001 - report, keep the app alive
+            log.exception("indexing failed")
+            self.message.emit(f"Indexing stopped: {e}")
+            return None
 
-        def prune() -> None:
-            from clipgallery.app.thumbnail_cache import ThumbnailCache, live_keys
-            from clipgallery.core.store.catalog import Catalog
+    def _guarded(self, job: Any, requeue: Any = None) -> Any:
+        """Run ``job``; a StorageError (full or read-only disk) pauses indexing: what is
+        committed stays searchable, ``requeue`` = (folders, paths) is queued again."""
+        from clipgallery.core.store.catalog import StorageError
 
-            try:
-                reader = Catalog(catalog_path, readonly=True)
-                try:
-                    keys = live_keys(reader.photo_stamps())
-                finally:
-                    reader.close()
-                n, freed = ThumbnailCache(thumbs).prune(keys)
-                if n:
-                    log.info("thumbnail cache: removed %d files (%.1f MB)", n, freed / 1e6)
-            except Exception:  # noqa: BLE001 - housekeeping only
-                log.exception("pruning the thumbnail cache")
+        try:
+            return job()
+        except StorageError as e:
+            log.warning("indexing paused: %s", e)
+            if requeue is not None:
+                self._pending.requeue(*requeue)
+            self.storage_error = str(e)
+            self.pause()
+            self.storage_failed.emit(str(e))
+            return None
 
-        threading.Thread(target=prune, name="thumbnail-prune", daemon=True).start()
+    def _after_run(self, summary: IndexSummary, folders: list[Path],
+                   paths: list[Path] | None) -> None:
+        assert self.session is not None
+        if summary.cancelled and not self._stopping.is_set():
+            # Stopped so that a request (a folder removal) goes first: the rest of
+            # this job is done again next (unchanged files are skipped quickly).
+            self._pending.requeue(folders, paths)
+        elif self.session.activated and self._search_with[0] is not self.encoder:
+            # The model switch is complete: search with the new vectors.
+            self._search_with = (self.encoder, self.index)
+            self._announce_search_model()
+        self.runs += 1
+        if summary.offline_folders and paths is None:
+            names = ", ".join(os.fsdecode(f.name) for f in summary.offline_folders)
+            self.message.emit(f"Offline (not found, photos kept): {names}")
 
     # -- progress (called by the indexer, in this thread) -------------------------------------
 
@@ -643,7 +651,7 @@ class IndexingWorker(QObject):
                 state = OFFLINE
             elif folder in self._current:
                 state = INDEXING
-            elif folder in self._pending_folders:
+            elif folder in self._pending.folders:
                 state = QUEUED
             elif self.indexer is None:
                 state = WAITING

@@ -1,3 +1,5 @@
-"""Getting photos into a library: the indexer (decode-ahead pool feeding one model),
-the folder watcher and its debouncing, and the indexing session shared by CLI and app.
+"""Getting photos into a library: the indexing session shared by the CLI and the app
+(``session``), the indexer (``indexer``: decode-ahead pool feeding one model), the
+folder watcher (``watcher``), its debouncing (``debounce``) and the queue of requests
+waiting for the next run (``pending``).
 """

@@ -132,6 +132,20 @@ class _Prepared:
     same_content: bool = False
 
 
+@dataclass(eq=False)
+class _Run:
+    """What one execution carries between its batches."""
+
+    summary: IndexSummary
+    total: int
+    started: float
+    done: int = 0
+    pending: list[_Prepared] = field(default_factory=list)  # decoded, waiting to be encoded
+    other: list[_Prepared] = field(default_factory=list)  # no encoding: moves, copies, skips
+    gone_by_hash: dict[str, list[Photo]] = field(default_factory=dict)
+    claimed: set[int] = field(default_factory=set)  # ids of gone photos a move took over
+
+
 def default_decode_workers(device: str) -> int:
     """Decode threads (each drives one decoder process): on the CPU at most 8, since the
     model wants the cores too; with a GPU model every core, so that the GPU is fed."""
@@ -323,45 +337,25 @@ class Indexer:
         reusable: set[str] | _HashLookup = (
             self.catalog.hashes_with_vectors(model) if len(jobs) > _BULK_HASHES
             else _HashLookup(self.catalog, model))
-        gone_by_hash: dict[str, list[Photo]] = {}
+        run = _Run(summary, len(jobs), time.monotonic())
         for p in gone:
             if p.content_hash:
-                gone_by_hash.setdefault(p.content_hash, []).append(p)
-        claimed: set[int] = set()
-        total = len(jobs)
-        self.progress(Progress("indexing", 0, total))
-        done = 0
-        started = time.monotonic()
-        pending: list[_Prepared] = []  # decoded, waiting for the encoder
-        other: list[_Prepared] = []  # needs no encoding (moves, copies, skips, same content)
+                run.gone_by_hash.setdefault(p.content_hash, []).append(p)
+        self.progress(Progress("indexing", 0, run.total))
+        self._pipeline(jobs, reusable, run)
+        if not summary.cancelled:
+            self._mark_gone(gone, run.claimed, summary)
+        # A full run ends with a save; a watcher's small runs save at most every
+        # ``save_every`` seconds (the catalog's log covers what is not saved yet).
+        self.index.save_if_due(self.catalog, self.save_every if len(jobs) < 1000 and
+                               not self._full_run else 0.0)
+        summary.elapsed = time.monotonic() - t0
+        self.progress(Progress("done", run.done, run.total))
+        return summary
 
-        def prepare(job: _Job) -> _Prepared:
-            return self._prepare(job, reusable)
-
-        def flush() -> None:
-            nonlocal done
-            if not pending and not other:
-                return
-            vectors = None
-            if pending:
-                vectors = self.encoder.encode_images([p.tensor for p in pending])
-                places.place_meta(p.meta for p in pending)  # one batched look-up
-            with self.catalog.transaction() as db:
-                for i, prep in enumerate(pending):
-                    self._store(db, prep, vectors[i], summary)
-                for prep in other:
-                    self._store_other(db, prep, gone_by_hash, claimed, summary)
-            done += len(pending) + len(other)
-            last = (pending or other)[-1].job.path
-            pending.clear()
-            other.clear()
-            self.index.sync(self.catalog)
-            elapsed = time.monotonic() - started
-            rate = done / elapsed if elapsed > 0 else 0.0
-            eta = (total - done) / rate if rate > 0 else None
-            self.progress(Progress("indexing", done, total, last, rate, eta))
-            self.index.save_if_due(self.catalog, self.save_every)
-
+    def _pipeline(self, jobs: list[_Job], reusable: set[str] | _HashLookup, run: _Run) -> None:
+        """Decode ahead in the pool (a bounded window, in job order) and commit in
+        batches; on cancel, what is already decoded is committed, then it stops."""
         window = max(2 * self.batch_size, 4 * self.decode_workers)
         with ThreadPoolExecutor(self.decode_workers, thread_name_prefix="decode") as pool:
             inflight: deque[Future[_Prepared]] = deque()
@@ -373,39 +367,56 @@ class Indexer:
                     if job is None:
                         exhausted = True
                         break
-                    inflight.append(pool.submit(prepare, job))
+                    inflight.append(pool.submit(self._prepare, job, reusable))
                 if not inflight:
                     break
                 self._wait_if_paused()
                 if self.cancel.is_set():
                     for f in inflight:
                         f.cancel()
-                    summary.cancelled = True
+                    run.summary.cancelled = True
                     break
                 prep = inflight.popleft().result()
-                (pending if prep.tensor is not None else other).append(prep)
-                if len(pending) >= self.batch_size or len(other) >= 4 * self.batch_size:
-                    flush()
-            if not summary.cancelled:
-                flush()
-            else:
-                # Work already decoded is not thrown away: commit it, then stop.
-                flush()
+                (run.pending if prep.tensor is not None else run.other).append(prep)
+                if len(run.pending) >= self.batch_size or len(run.other) >= 4 * self.batch_size:
+                    self._flush(run)
+            # Also when cancelled: work already decoded is not thrown away.
+            self._flush(run)
 
-        if not summary.cancelled:
-            leftover = [p.id for p in gone if p.id not in claimed]
-            if leftover:
-                with self.catalog.transaction() as db:
-                    self.catalog.mark_missing(db, leftover)
-                summary.removed += len(leftover)
-                self.index.sync(self.catalog)
-        # A full run ends with a save; a watcher's small runs save at most every
-        # ``save_every`` seconds (the catalog's log covers what is not saved yet).
-        self.index.save_if_due(self.catalog, self.save_every if len(jobs) < 1000 and
-                               not self._full_run else 0.0)
-        summary.elapsed = time.monotonic() - t0
-        self.progress(Progress("done", done, total))
-        return summary
+    def _flush(self, run: _Run) -> None:
+        """Encode the decoded photos in one batch and commit them, with the ones that
+        need no encoding, in one transaction; then sync the index and report."""
+        pending, other = run.pending, run.other
+        if not pending and not other:
+            return
+        vectors = None
+        if pending:
+            vectors = self.encoder.encode_images([p.tensor for p in pending])
+            places.place_meta(p.meta for p in pending)  # one batched look-up
+        with self.catalog.transaction() as db:
+            for i, prep in enumerate(pending):
+                self._store(db, prep, vectors[i], run.summary)
+            for prep in other:
+                self._store_other(db, prep, run.gone_by_hash, run.claimed, run.summary)
+        run.done += len(pending) + len(other)
+        last = (pending or other)[-1].job.path
+        pending.clear()
+        other.clear()
+        self.index.sync(self.catalog)
+        elapsed = time.monotonic() - run.started
+        rate = run.done / elapsed if elapsed > 0 else 0.0
+        eta = (run.total - run.done) / rate if rate > 0 else None
+        self.progress(Progress("indexing", run.done, run.total, last, rate, eta))
+        self.index.save_if_due(self.catalog, self.save_every)
+
+    def _mark_gone(self, gone: list[Photo], claimed: set[int], summary: IndexSummary) -> None:
+        """Photos no longer on disk that no move claimed: marked missing."""
+        leftover = [p.id for p in gone if p.id not in claimed]
+        if leftover:
+            with self.catalog.transaction() as db:
+                self.catalog.mark_missing(db, leftover)
+            summary.removed += len(leftover)
+            self.index.sync(self.catalog)
 
     def _prepare(self, job: _Job, reusable: set[str] | _HashLookup) -> _Prepared:
         """Runs in a decode thread: read once, hash, and decode only if needed."""

@@ -4,14 +4,9 @@
 macOS, ReadDirectoryChangesW on Windows) with one recursive schedule per library folder,
 and turns its raw event stream into :class:`ChangeSet` batches the indexer can reconcile:
 
-* events are **debounced**: a batch goes out no sooner than ``debounce`` seconds after
-  the last event of a burst (and once nothing else is about to settle), or every
-  ``max_batch_delay`` seconds while a long burst (a big copy) goes on, so it streams in
-  batches instead of waiting for the end; a file already delivered in the very same
-  state (size, mtime, inode) is not delivered again;
-* **files still being written are held back** until their size and mtime have been
-  stable for ``settle`` seconds (``debounce`` once the writer closed the file, or for
-  the destination of a rename, which is atomic); deleted files go out after the debounce;
+* events are **debounced** by a :class:`~clipgallery.core.indexing.debounce.Debouncer`
+  (its module has the rules: bursts, files still being written held back until they
+  settle, a file delivered in the very same state not delivered again);
 * hidden files (any path component below the library folder starting with ``.``, as the
   indexer's walk skips them) and files ``is_relevant`` rejects are ignored; directory
   events become folders to rescan (for a deleted or moved-away directory, its parent:
@@ -59,8 +54,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import heapq
-import itertools
 import logging
 import os
 import sys
@@ -68,7 +61,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Container
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -88,37 +81,20 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
+from clipgallery.core.indexing.debounce import ChangeSet, Debouncer
+
+__all__ = ["LIVE", "OFFLINE", "POLLING", "ChangeSet", "FolderWatcher"]
+
 log = logging.getLogger(__name__)
 
 LIVE = "live"
 POLLING = "polling"
 OFFLINE = "offline"
 
+_Mapped = tuple[Path, bool]  # an event path below a folder as given, and whether it is hidden
+
 # The logger on which watchdog reports an inotify queue overflow (and nothing else).
 _OVERFLOW_LOGGER = "watchdog.observers.inotify_c"
-
-_Sig = tuple[int, int, int]  # (size, mtime_ns, inode) of a file
-_DELIVERED_MEMORY = 20_000  # files whose delivered stat is remembered
-
-
-@dataclass
-class ChangeSet:
-    """One batch of changes, to be reconciled by the indexer.
-
-    ``paths`` are files created, modified, deleted or moved (both the source and the
-    destination of a move), to be reconciled one by one; a path may no longer exist.
-    ``folders`` are folders to rescan fully: a directory created or moved in (or, for a
-    directory deleted or moved away, its nearest existing parent), a live folder after
-    dropped events, a folder in fallback mode every ``rescan_interval``, or a folder that
-    came back online.  Paths below a folder of the same batch are left out of ``paths``.
-    """
-
-    paths: set[Path] = field(default_factory=set)
-    folders: set[Path] = field(default_factory=set)
-
-    def __bool__(self) -> bool:
-        return bool(self.paths or self.folders)
-
 
 # -- folder bookkeeping --------------------------------------------------------
 
@@ -133,22 +109,6 @@ class _Folder:
     ident: tuple[int, int] | None = None  # (st_dev, st_ino) of the root when attached
     next_check: float = 0.0
     fallback_reason: str | None = None  # set by the dispatcher: fall back at next check
-
-
-@dataclass(eq=False)
-class _PendingFile:
-    changed_at: float  # last event for it, or last time we saw its stat change
-    sig: _Sig | None  # stat when last looked at (None: did not exist)
-    short: bool  # closed by its writer, deleted or renamed into place: debounce suffices
-    due: float = 0.0
-
-
-@dataclass(eq=False)
-class _PendingDir:
-    root: Path  # the library folder it belongs to
-    changed_at: float
-    wait_quiet: bool  # created / moved in: wait until nothing happened below it for settle
-    due: float = 0.0
 
 
 class _Handler(FileSystemEventHandler):
@@ -172,14 +132,6 @@ class _OverflowHook(logging.Handler):
         with contextlib.suppress(Exception):
             if "overflow" in record.getMessage().lower():
                 self._on_overflow()
-
-
-def _sig(path: Path) -> _Sig | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_size, st.st_mtime_ns, st.st_ino
 
 
 def _fmt_interval(seconds: float) -> str:
@@ -251,10 +203,7 @@ class FolderWatcher:
         self._on_changes = on_changes
         self._on_status = on_status
         self._is_relevant = is_relevant
-        self.debounce = float(debounce)
-        self.settle = float(settle)
         self.rescan_interval = float(rescan_interval)
-        self.max_batch_delay = max(float(max_batch_delay), self.debounce)
         self._observer_factory: Callable[[], BaseObserver] = observer_factory or Observer
 
         # Serialises everything that adds or removes OS watches (can be slow: a tree walk).
@@ -273,22 +222,12 @@ class FolderWatcher:
         self._thread: threading.Thread | None = None
         self._hook: _OverflowHook | None = None
 
-        # Dispatcher-only state.
-        self._files: dict[Path, _PendingFile] = {}
-        self._dirs: dict[Path, _PendingDir] = {}
-        self._rescans: set[Path] = set()
-        # Settled, waiting for the batch to close: a batch goes out once events have been
-        # quiet for ``debounce`` and nothing else falls due within ``debounce`` either
-        # (or when it has been open for ``max_batch_delay``).
-        self._staged_files: set[Path] = set()
-        self._staged_dirs: set[Path] = set()
-        self._heap: list[tuple[float, int, bool, Path]] = []
-        # The stat each recently delivered file had: a late event that changes nothing
-        # (a close after the file went out) does not deliver it again.
-        self._delivered: dict[Path, _Sig | None] = {}
-        self._seq = itertools.count()
-        self._last_event = 0.0
-        self._batch_start: float | None = None  # when the open batch got its first change
+        # Dispatcher-only state: the pending changes and the batch they go out in.
+        self._debouncer = Debouncer(debounce=debounce, settle=settle,
+                                    max_batch_delay=max_batch_delay)
+        self.debounce = self._debouncer.debounce
+        self.settle = self._debouncer.settle
+        self.max_batch_delay = self._debouncer.max_batch_delay
 
     # -- public API (any thread) -----------------------------------------------
 
@@ -539,83 +478,10 @@ class FolderWatcher:
         checks = [f.next_check for f in self._folders.values()]
         if checks:
             wake = min(wake, min(checks))
-        self._drop_stale_heap_top()
-        if self._heap:
-            wake = min(wake, self._heap[0][0])
-        if self._staged_files or self._staged_dirs or self._rescans:
-            if self._last_event + self.debounce > now:
-                wake = min(wake, self._last_event + self.debounce)
-            if self._batch_start is not None:
-                wake = min(wake, self._batch_start + self.max_batch_delay)
+        due = self._debouncer.next_wakeup(now)
+        if due is not None:
+            wake = min(wake, due)
         return max(wake, now + 0.005)
-
-    # pending entries
-
-    def _push(self, due: float, is_dir: bool, path: Path) -> None:
-        heapq.heappush(self._heap, (due, next(self._seq), is_dir, path))
-
-    def _is_stale(self, item: tuple[float, int, bool, Path]) -> bool:
-        due, _, is_dir, path = item
-        entry: _PendingFile | _PendingDir | None = (self._dirs if is_dir else self._files).get(path)
-        return entry is None or entry.due != due
-
-    def _drop_stale_heap_top(self) -> None:
-        while self._heap and self._is_stale(self._heap[0]):
-            heapq.heappop(self._heap)
-
-    def _file_event(self, path: Path, t: float, *, short: bool) -> None:
-        self._staged_files.discard(path)
-        e = self._files.get(path)
-        if e is None:
-            e = self._files[path] = _PendingFile(t, _sig(path), short)
-        else:
-            e.changed_at, e.sig, e.short = t, _sig(path), short
-        e.due = t + (self.debounce if short else self.settle)
-        self._push(e.due, False, path)
-
-    def _file_closed(self, path: Path, t: float) -> None:
-        e = self._files.get(path)
-        if e is None:
-            if path not in self._staged_files:
-                self._file_event(path, t, short=True)
-            return
-        e.short = True
-        e.due = e.changed_at + self.debounce
-        self._push(e.due, False, path)
-
-    def _dir_event(self, root: Path, path: Path, t: float, *, wait_quiet: bool) -> None:
-        if path in self._staged_dirs and not wait_quiet:
-            return  # already settled and going out with this batch
-        self._staged_dirs.discard(path)
-        d = self._dirs.get(path)
-        if d is None:
-            d = self._dirs[path] = _PendingDir(root, t, wait_quiet)
-        else:
-            d.changed_at = t
-            d.wait_quiet = d.wait_quiet or wait_quiet
-        d.due = t + (self.settle if d.wait_quiet else self.debounce)
-        self._push(d.due, True, path)
-
-    def _activity_below(self, root: Path, path: Path, t: float) -> None:
-        """Something happened at ``path``: a created folder above it is not quiet yet."""
-        if not self._dirs:
-            return
-        for parent in path.parents:
-            d = self._dirs.get(parent)
-            if d is not None and d.wait_quiet and d.changed_at < t:
-                d.changed_at = t
-                d.due = t + self.settle
-                self._push(d.due, True, parent)
-            if parent == root:
-                break
-
-    def _dir_gone(self, root: Path, path: Path, t: float) -> None:
-        """A directory was deleted or moved away: rescan its parent instead."""
-        for p in [p for p in self._dirs if p.is_relative_to(path)]:
-            del self._dirs[p]
-        self._staged_dirs = {p for p in self._staged_dirs if not p.is_relative_to(path)}
-        parent = path.parent if path != root else root
-        self._dir_event(root, parent, t, wait_quiet=False)
 
     # applying inbox items
 
@@ -628,7 +494,9 @@ class FolderWatcher:
                 self._apply_event(f, event, t)
         elif kind == "overflow":
             log.warning("file system events were lost; rescanning the watched folders")
-            self._rescans.update(p for p, f in folders.items() if f.state == LIVE)
+            for p, f in folders.items():
+                if f.state == LIVE:
+                    self._debouncer.rescan(p)
         elif kind == "unwatched":
             self._forget_below(item[1], folders)
 
@@ -636,14 +504,9 @@ class FolderWatcher:
         def orphan(p: Path) -> bool:
             return p.is_relative_to(key) and not any(
                 p.is_relative_to(other) for other in folders if other != key)
-        for table in (self._files, self._dirs):
-            for p in [p for p in table if orphan(p)]:
-                del table[p]
-        self._rescans = {p for p in self._rescans if not orphan(p)}
-        self._staged_files = {p for p in self._staged_files if not orphan(p)}
-        self._staged_dirs = {p for p in self._staged_dirs if not orphan(p)}
+        self._debouncer.forget(orphan)
 
-    def _map(self, f: _Folder, src: str | bytes) -> tuple[Path, bool] | None:
+    def _map(self, f: _Folder, src: str | bytes) -> _Mapped | None:
         """Event path -> (path below the folder as given, hidden?); None if outside."""
         s = os.fsdecode(src)
         if s == f.real:
@@ -655,7 +518,7 @@ class FolderWatcher:
         hidden = any(part.startswith(".") for part in rel.split(os.sep))
         return f.path / rel, hidden
 
-    def _wanted_file(self, mapped: tuple[Path, bool] | None) -> Path | None:
+    def _wanted_file(self, mapped: _Mapped | None) -> Path | None:
         if mapped is None or mapped[1]:
             return None
         path = mapped[0]
@@ -672,61 +535,62 @@ class FolderWatcher:
         dest = self._map(f, event.dest_path) if event.dest_path else None
         for m in (src, dest):
             if m is not None:
-                self._activity_below(f.path, m[0], t)
-
+                self._debouncer.activity_below(f.path, m[0], t)
         if event.is_directory:
-            if isinstance(event, DirCreatedEvent):
-                self._check_new_dir_watched(f, event.src_path)
-                if src is not None and not src[1] and src[0] != f.path:
-                    self._dir_event(f.path, src[0], t, wait_quiet=True)
-            elif isinstance(event, DirDeletedEvent):
-                if src is not None and src[0] == f.path:
-                    with self._cond:
-                        f.next_check = 0.0  # the root itself went away: check it now
-                elif src is not None and not src[1]:
-                    self._dir_gone(f.path, src[0], t)
-            elif isinstance(event, DirMovedEvent):
-                if src is not None and not src[1] and src[0] != f.path:
-                    self._dir_gone(f.path, src[0], t)
-                if dest is not None and not dest[1]:
-                    self._check_new_dir_watched(f, event.dest_path)
-                    self._dir_event(f.path, dest[0], t, wait_quiet=True)
-            else:
-                return  # DirModified / DirAttrib: the file events say more
-            self._note_burst(t)
-            return
+            self._apply_dir_event(f, event, src, dest, t)
+        else:
+            self._apply_file_event(event, src, dest, t)
 
+    def _apply_dir_event(self, f: _Folder, event: FileSystemEvent, src: _Mapped | None,
+                         dest: _Mapped | None, t: float) -> None:
+        if isinstance(event, DirCreatedEvent):
+            self._check_new_dir_watched(f, event.src_path)
+            if src is not None and not src[1] and src[0] != f.path:
+                self._debouncer.dir_event(f.path, src[0], t, wait_quiet=True)
+        elif isinstance(event, DirDeletedEvent):
+            if src is not None and src[0] == f.path:
+                with self._cond:
+                    f.next_check = 0.0  # the root itself went away: check it now
+            elif src is not None and not src[1]:
+                self._debouncer.dir_gone(f.path, src[0], t)
+        elif isinstance(event, DirMovedEvent):
+            if src is not None and not src[1] and src[0] != f.path:
+                self._debouncer.dir_gone(f.path, src[0], t)
+            if dest is not None and not dest[1]:
+                self._check_new_dir_watched(f, event.dest_path)
+                self._debouncer.dir_event(f.path, dest[0], t, wait_quiet=True)
+        else:
+            return  # DirModified / DirAttrib: the file events say more
+        self._debouncer.note_burst(t)
+
+    def _apply_file_event(self, event: FileSystemEvent, src: _Mapped | None,
+                          dest: _Mapped | None, t: float) -> None:
         if isinstance(event, FileMovedEvent):
             paths = [self._wanted_file(src), self._wanted_file(dest)]
             if paths[0] is not None:
-                self._file_event(paths[0], t, short=True)
+                self._debouncer.file_event(paths[0], t, short=True)
             if paths[1] is not None:
-                self._file_event(paths[1], t, short=True)  # a rename is atomic
+                self._debouncer.file_event(paths[1], t, short=True)  # a rename is atomic
             if not any(paths):
                 return
         elif isinstance(event, (FileCreatedEvent, FileModifiedEvent, FileAttribEvent)):
             path = self._wanted_file(src)
             if path is None:
                 return
-            self._file_event(path, t, short=False)
+            self._debouncer.file_event(path, t, short=False)
         elif isinstance(event, FileDeletedEvent):
             path = self._wanted_file(src)
             if path is None:
                 return
-            self._file_event(path, t, short=True)
+            self._debouncer.file_event(path, t, short=True)
         elif isinstance(event, FileClosedEvent):
             path = self._wanted_file(src)
             if path is None:
                 return
-            self._file_closed(path, t)
+            self._debouncer.file_closed(path, t)
         else:
             return  # opened / closed without writing: readers (the indexer itself) do that
-        self._note_burst(t)
-
-    def _note_burst(self, t: float) -> None:
-        self._last_event = max(self._last_event, t)
-        if self._batch_start is None:
-            self._batch_start = t
+        self._debouncer.note_burst(t)
 
     def _check_new_dir_watched(self, f: _Folder, src: str | bytes) -> None:
         """inotify skips new subfolders silently at the watch limit: detect it."""
@@ -791,99 +655,41 @@ class FolderWatcher:
                     self._detach(f)
                     self._set_polling(f, OSError(errno.ENOSPC, "inotify watch limit reached"))
                     f.next_check = now + self.rescan_interval
-                    self._rescans.add(f.path)  # events below unwatched folders were missed
+                    self._debouncer.rescan(f.path)  # events below unwatched folders were missed
                     return
             if not exists:
                 self._detach(f)
                 self._set_offline(f, announce=True)
                 f.next_check = now + self.rescan_interval
-                self._rescans.add(f.path)  # the indexer marks it offline
+                self._debouncer.rescan(f.path)  # the indexer marks it offline
             elif (ident != f.ident or os.path.realpath(f.path) != f.real
                   or not _emitter_alive(self._observer, f.watch)):
                 self._detach(f)
                 self._attach(f, announce_offline=True)
-                self._rescans.add(f.path)
+                self._debouncer.rescan(f.path)
             else:
                 f.next_check = now + self.rescan_interval
         elif state == POLLING:
             if not exists:
                 self._set_offline(f, announce=True)
-            self._rescans.add(f.path)
+            self._debouncer.rescan(f.path)
             f.next_check = now + self.rescan_interval
         else:  # offline
             if exists:
                 self._attach(f, announce_offline=False)
                 with self._cond:
                     self._statuses.append(f"{f.path} is available again and is being rescanned.")
-                self._rescans.add(f.path)
+                self._debouncer.rescan(f.path)
             else:
                 f.next_check = now + self.rescan_interval
 
     # flushing
 
-    def _stage_due(self, now: float) -> None:
-        """Look at the pending entries that fell due: settled ones join the open batch."""
-        while self._heap and self._heap[0][0] <= now:
-            item = heapq.heappop(self._heap)
-            if self._is_stale(item):
-                continue
-            _, _, is_dir, path = item
-            if is_dir:
-                d = self._dirs.pop(path)
-                target = self._existing_ancestor(d.root, path)
-                if target is not None:
-                    self._staged_dirs.add(target)
-                continue
-            e = self._files[path]
-            sig = _sig(path)
-            if sig is not None and sig != e.sig:  # changed without an event: still going
-                e.changed_at, e.sig, e.short = now, sig, False
-                e.due = now + self.settle
-                self._push(e.due, False, path)
-                continue
-            del self._files[path]
-            if path in self._delivered and self._delivered[path] == sig:
-                continue  # delivered in this very state already
-            self._staged_files.add(path)
-
     def _maybe_flush(self, now: float) -> None:
-        self._stage_due(now)
-        if not (self._staged_files or self._staged_dirs or self._rescans):
-            if not self._heap:
-                self._batch_start = None
+        changes = self._debouncer.flush(now)
+        if changes is None:
             return
-        overdue = self._batch_start is not None and now - self._batch_start >= self.max_batch_delay
-        if not overdue:
-            if now - self._last_event < self.debounce:
-                return  # a burst is going on
-            self._drop_stale_heap_top()
-            if self._heap and self._heap[0][0] <= now + self.debounce:
-                return  # more is about to settle: let it join this batch
-        folders = self._staged_dirs | self._rescans
-        files = self._staged_files
-        self._staged_dirs, self._staged_files, self._rescans = set(), set(), set()
-        self._batch_start = now if self._heap else None
-        # A folder rescan covers everything below it.
-        folders = {p for p in folders if not any(q in folders for q in p.parents)}
-        paths = {p for p in files if not any(q in folders for q in p.parents)}
-        for p in paths:
-            self._delivered.pop(p, None)
-            self._delivered[p] = _sig(p)
-        if len(self._delivered) > _DELIVERED_MEMORY:
-            for p in list(itertools.islice(self._delivered, len(self._delivered) // 2)):
-                del self._delivered[p]
         try:
-            self._on_changes(ChangeSet(paths=paths, folders=folders))
+            self._on_changes(changes)
         except Exception:
             log.exception("on_changes callback failed")
-
-    @staticmethod
-    def _existing_ancestor(root: Path, path: Path) -> Path | None:
-        """``path`` or its nearest existing parent within ``root`` (None: root gone)."""
-        p = path
-        while True:
-            if os.path.isdir(p):
-                return p
-            if p == root or p == p.parent:
-                return None
-            p = p.parent
