@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from clipgallery import __version__
+from clipgallery.core.models.devices import DEVICES
 
 #: What ``ArgumentParser.add_subparsers`` returns.
 Subparsers = argparse._SubParsersAction
@@ -296,7 +297,7 @@ def cmd_labels(args: argparse.Namespace) -> int:
 
 
 def cmd_settings(args: argparse.Namespace) -> int:
-    from clipgallery.core.store.library import DEVICES, Library
+    from clipgallery.core.store.library import Library
 
     if args.name is None:
         with Library.open(args.library) as lib:
@@ -563,7 +564,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--model", metavar="SPEC",
                         help="NAME:PRETRAINED or a model folder (default: the library's, "
                              "$CLIPGALLERY_MODEL, or the built-in default)")
-    common.add_argument("--device", choices=["cpu", "cuda", "mps"], help="force a device")
+    common.add_argument("--device", choices=DEVICES, type=str.lower,
+                        help="where models run (default: the library's setting, auto)")
     common.add_argument("-v", "--verbose", action="store_true", help="log more")
 
     p = argparse.ArgumentParser(prog="clipgallery", parents=[common],
@@ -682,7 +684,7 @@ def _settings_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     s = sub.add_parser("settings", parents=[common],
                        help="show or change the library's settings (device, fast-indexing)")
     s.add_argument("name", nargs="?", help="device or fast-indexing")
-    s.add_argument("value", nargs="?", help="device: auto, cpu, cuda, mps; "
+    s.add_argument("value", nargs="?", help=f"device: {', '.join(DEVICES)}; "
                                             "fast-indexing: on, off")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_settings)
