@@ -551,10 +551,8 @@ class OnnxEncoder:
         if x.shape[0] == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         sess = self._session_or_none("visual")
-        if sess is None:
-            import torch
-
-            return self.torch_encoder.encode_images(torch.from_numpy(x))
+        if sess is None:  # that tower runs in PyTorch (it takes numpy arrays too)
+            return self.torch_encoder.encode_images(x)
         return normalize(run(sess, x))
 
     def encode_text(self, texts: Sequence[str]) -> np.ndarray:

@@ -133,10 +133,14 @@ class Encoder:
     def preprocess_image(self, image: Image.Image) -> torch.Tensor:
         return self.preprocess(image)
 
-    def encode_images(self, batch: torch.Tensor | Sequence[torch.Tensor]) -> np.ndarray:
-        """(N, dim) float32, L2-normalised.  On GPU out-of-memory, halves the batch."""
-        if not isinstance(batch, torch.Tensor):
-            batch = torch.stack(list(batch))
+    def encode_images(self, batch: torch.Tensor | np.ndarray | Sequence[torch.Tensor]
+                      ) -> np.ndarray:
+        """(N, dim) float32, L2-normalised, from preprocessed images (tensors or arrays).
+        On GPU out-of-memory, halves the batch."""
+        if isinstance(batch, np.ndarray):
+            batch = torch.from_numpy(np.ascontiguousarray(batch))
+        elif not isinstance(batch, torch.Tensor):
+            batch = torch.stack([torch.as_tensor(b) for b in batch])
         with self._lock:
             self.calls += 1
             self.images_encoded += int(batch.shape[0])
