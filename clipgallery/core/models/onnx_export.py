@@ -2,7 +2,7 @@
 
 On a CPU, ONNX Runtime runs CLIP's towers as fast as eager PyTorch or up to twice as
 fast (measured: 2x on an AMD EPYC, 1x on an Intel Xeon), its int8 image model 4x; and a
-start from an export needs no torch at all (see onnx_encoder).  The
+start from an export needs no torch at all (see onnx_runtime).  The
 vectors are the same (cosine >= 0.9999 against open_clip's PyTorch output), so an
 :class:`OnnxEncoder` carries the *same* ``model_id`` as the torch encoder it was made
 from, and vectors from either can live in one index.
@@ -224,7 +224,7 @@ def _export_into(encoder: Encoder, tmp: Path, progress: Progress) -> dict[str, A
         # Outputs for the first probe input: checked again every time the files load.
         "probe": {VISUAL: ref_v[0].tolist(), TEXTUAL: ref_t[0].tolist()},
         "probe_tokens": tokens[0].tolist(),
-        # What a torch-free start needs (see onnx_encoder.OnnxEncoder).
+        # What a torch-free start needs (see onnx_runtime.OnnxEncoder).
         "preprocess": _preprocess_cfg(encoder),
         "logit_scale": _logit_scale(model),
         "tokenizer": _torch_free_tokenizer(encoder, tmp),
@@ -423,7 +423,7 @@ def onnx_encoder_for(encoder: Encoder, store_dir: Path, *, threads: int | None =
     model's (cosine >= 0.99 on test pictures); otherwise float32.  ``preload``: the
     towers loaded (and checked) now rather than on first use.  ``source``: (key, model
     files) under which :class:`Sources` remembers the export, so that the next start
-    finds it without torch (see :func:`onnx_encoder.fast_onnx_encoder`).  ``device``:
+    finds it without torch (see :func:`onnx_runtime.fast_onnx_encoder`).  ``device``:
     where the ONNX towers run ("cpu", or "cuda" through ONNX Runtime's CUDA execution
     provider); the export itself is made from ``encoder`` on the CPU.
     """

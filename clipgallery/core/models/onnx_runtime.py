@@ -1,6 +1,6 @@
 """A CLIP encoder that runs an ONNX export in ONNX Runtime, without torch.
 
-:mod:`onnx_backend` exports a model's towers once (that needs torch and open_clip);
+:mod:`onnx_export` exports a model's towers once (that needs torch and open_clip);
 everything needed to *use* an export lives here and imports neither: importing torch
 and building the model costs several seconds of CPU per start, more than encoding a
 hundred photos.  So a start with a known export goes straight to ONNX Runtime:
