@@ -371,13 +371,12 @@ def _model_export(args: argparse.Namespace) -> int:
     """``model export SPEC DIR``: this computer's ONNX conversion of SPEC, as a folder
     that ``model import`` takes on another computer (one without torch, too)."""
     from clipgallery.core.models import portable
-    from clipgallery.core.models.onnx_runtime import OnnxEncoder
     from clipgallery.core.models.specs import ModelUnavailable
     from clipgallery.core.store.library import Library
 
     with Library.open(args.library) as lib:
         enc = lib.load_encoder(args.spec, device="cpu", purpose="index", warm=())
-        if not isinstance(enc, OnnxEncoder):
+        if enc.backend != "onnxruntime":  # the conversion failed: PyTorch it is
             raise ModelUnavailable(f"{args.spec} could not be converted to ONNX on this "
                                    "computer (run with -v to see why).")
         dest = portable.export(enc.model_dir, Path(args.dir), label=args.spec)
