@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from clipgallery import __version__
+from clipgallery.core.models.devices import DEVICES
 
 #: What ``ArgumentParser.add_subparsers`` returns.
 Subparsers = argparse._SubParsersAction
@@ -299,7 +300,7 @@ def cmd_labels(args: argparse.Namespace) -> int:
 
 
 def cmd_settings(args: argparse.Namespace) -> int:
-    from clipgallery.core.store.library import DEVICES, Library
+    from clipgallery.core.store.library import Library
 
     if args.name is None:
         with Library.open(args.library) as lib:
@@ -373,13 +374,12 @@ def _model_export(args: argparse.Namespace) -> int:
     """``model export SPEC DIR``: this computer's ONNX conversion of SPEC, as a folder
     that ``model import`` takes on another computer (one without torch, too)."""
     from clipgallery.core.models import portable
-    from clipgallery.core.models.onnx_runtime import OnnxEncoder
     from clipgallery.core.models.specs import ModelUnavailable
     from clipgallery.core.store.library import Library
 
     with Library.open(args.library) as lib:
         enc = lib.load_encoder(args.spec, device="cpu", purpose="index", warm=())
-        if not isinstance(enc, OnnxEncoder):
+        if enc.backend != "onnxruntime":  # the conversion failed: PyTorch it is
             raise ModelUnavailable(f"{args.spec} could not be converted to ONNX on this "
                                    "computer (run with -v to see why).")
         dest = portable.export(enc.model_dir, Path(args.dir), label=args.spec)
@@ -394,83 +394,102 @@ def _model_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_model(args: argparse.Namespace) -> int:
+def _model_import(args: argparse.Namespace) -> int:
+    """``model import PATH``: a weights file, a model folder or a converted model."""
     from clipgallery.core.models import model_store as models
     from clipgallery.core.store.library import Library
 
-    action = args.model_command
-    if action is None:
-        print("usage: clipgallery model {list,import,download,use,export}", file=sys.stderr)
-        return 2
-    if action == "import":
-        with Library.open(args.library, write=True) as lib:
-            spec, model_id = models.import_model(Path(args.path), lib.paths.models,
-                                                 arch=args.arch, name=args.name)
-            if args.use:
-                lib.switch_model(spec)
-        if args.json:
-            _print_json({"spec": spec, "model_id": model_id})
-        else:
-            print(f"Imported {model_id}\n  into {spec}")
-            print("Use it with 'clipgallery model use " + spec + "'" if not args.use else
-                  "The library will switch to it at the next indexing run.")
-        return 0
-    if action == "download":
-        import threading
+    with Library.open(args.library, write=True) as lib:
+        spec, model_id = models.import_model(Path(args.path), lib.paths.models,
+                                             arch=args.arch, name=args.name)
+        if args.use:
+            lib.switch_model(spec)
+    if args.json:
+        _print_json({"spec": spec, "model_id": model_id})
+    else:
+        print(f"Imported {model_id}\n  into {spec}")
+        print("Use it with 'clipgallery model use " + spec + "'" if not args.use else
+              "The library will switch to it at the next indexing run.")
+    return 0
 
-        with Library.open(args.library) as lib:
-            tty = sys.stderr.isatty()
-            cancel = threading.Event()
-            shown = {"step": -1, "resumed": False}
 
-            def report(p: models.DownloadProgress) -> None:
-                if args.json:
-                    return
-                if p.resumed_from and not shown["resumed"]:
-                    shown["resumed"] = True
-                    sys.stderr.write(f"Resuming at {p.resumed_from / 1e6:.1f} MB\n")
-                total = f" of {p.total / 1e6:.1f}" if p.total else ""
-                line = (f"Downloading {args.spec}: {p.done / 1e6:.1f}{total} MB, "
-                        f"{p.speed / 1e6:.1f} MB/s")
-                if tty:
-                    sys.stderr.write("\r\033[K" + line)
-                else:  # a log: a line every 10 %
-                    step = int(10 * p.done / p.total) if p.total else 0
-                    if step == shown["step"]:
-                        return
-                    shown["step"] = step
-                    sys.stderr.write(line + (f" ({10 * step} %)" if p.total else "") + "\n")
-                sys.stderr.flush()
-            try:
-                path = models.download(args.spec, lib.hub_cache, report, cancel,
-                                       store=lib.paths.models)
-            except (KeyboardInterrupt, models.DownloadCancelled):
-                cancel.set()
-                print("\nCancelled; run the same command again to resume.", file=sys.stderr)
-                return 130
-            finally:
-                if tty and not args.json:
-                    sys.stderr.write("\r\033[K")
+def _download_reporter(args: argparse.Namespace, tty: bool):
+    """A progress callback for ``model download``: one rewritten line on a terminal, a
+    line every 10 % in a log, nothing with ``--json``."""
+    shown = {"step": -1, "resumed": False}
+
+    def report(p) -> None:
         if args.json:
-            _print_json({"spec": args.spec, "path": os.fsdecode(path),
-                         "use": os.fsdecode(path) if path.is_dir() else args.spec})
-        else:
-            print(f"Downloaded {args.spec} to {os.fsdecode(path)}")
-            print("Use it with 'clipgallery model use "
-                  f"{os.fsdecode(path) if path.is_dir() else args.spec}'")
-        return 0
-    if action == "export":
-        return _model_export(args)
-    if action == "use":
-        with Library.open(args.library, write=True) as lib:
-            lib.load_encoder(args.spec, device="cpu")  # refuse what cannot be loaded
-            lib.switch_model(args.spec)
-            pending = lib.catalog.get_meta("next_model_spec")
-        print(f"Switching to {args.spec}: run 'clipgallery index' to re-encode; search keeps "
-              "using the current vectors until that is done." if pending else
-              f"The library uses {args.spec}.")
-        return 0
-    # list
+            return
+        if p.resumed_from and not shown["resumed"]:
+            shown["resumed"] = True
+            sys.stderr.write(f"Resuming at {p.resumed_from / 1e6:.1f} MB\n")
+        total = f" of {p.total / 1e6:.1f}" if p.total else ""
+        line = (f"Downloading {args.spec}: {p.done / 1e6:.1f}{total} MB, "
+                f"{p.speed / 1e6:.1f} MB/s")
+        if tty:
+            sys.stderr.write("\r\033[K" + line)
+        else:  # a log: a line every 10 %
+            step = int(10 * p.done / p.total) if p.total else 0
+            if step == shown["step"]:
+                return
+            shown["step"] = step
+            sys.stderr.write(line + (f" ({10 * step} %)" if p.total else "") + "\n")
+        sys.stderr.flush()
+
+    return report
+
+
+def _model_download(args: argparse.Namespace) -> int:
+    """``model download SPEC``: resumable, cancellable with Ctrl-C (exit code 130)."""
+    import threading
+
+    from clipgallery.core.models import model_store as models
+    from clipgallery.core.store.library import Library
+
+    with Library.open(args.library) as lib:
+        tty = sys.stderr.isatty()
+        cancel = threading.Event()
+        try:
+            path = models.download(args.spec, lib.hub_cache, _download_reporter(args, tty),
+                                   cancel, store=lib.paths.models)
+        except (KeyboardInterrupt, models.DownloadCancelled):
+            cancel.set()
+            print("\nCancelled; run the same command again to resume.", file=sys.stderr)
+            return 130
+        finally:
+            if tty and not args.json:
+                sys.stderr.write("\r\033[K")
+    if args.json:
+        _print_json({"spec": args.spec, "path": os.fsdecode(path),
+                     "use": os.fsdecode(path) if path.is_dir() else args.spec})
+    else:
+        print(f"Downloaded {args.spec} to {os.fsdecode(path)}")
+        print("Use it with 'clipgallery model use "
+              f"{os.fsdecode(path) if path.is_dir() else args.spec}'")
+    return 0
+
+
+def _model_use(args: argparse.Namespace) -> int:
+    """``model use SPEC``: switch the library to SPEC (re-encoded at the next index)."""
+    from clipgallery.core.store.library import Library
+
+    with Library.open(args.library, write=True) as lib:
+        lib.load_encoder(args.spec, device="cpu")  # refuse what cannot be loaded
+        lib.switch_model(args.spec)
+        pending = lib.catalog.get_meta("next_model_spec")
+    print(f"Switching to {args.spec}: run 'clipgallery index' to re-encode; search keeps "
+          "using the current vectors until that is done." if pending else
+          f"The library uses {args.spec}.")
+    return 0
+
+
+def _model_list(args: argparse.Namespace) -> int:
+    """``model list``: the library's model, the installed ones and the curated ones
+    (no torch is imported: see tests/test_portable_model.py)."""
+    from clipgallery.core.models import model_store as models
+    from clipgallery.core.store.library import Library
+
     with Library.open(args.library) as lib:
         inst = models.installed(lib.paths.models)
         using = lib.catalog.get_meta("model_spec")
@@ -497,6 +516,18 @@ def cmd_model(args: argparse.Namespace) -> int:
         print(f"  {m.role:<12} {m.spec:<48} {m.dim}-d, {m.download_mb} MB, {m.speed}, "
               f"ImageNet {m.imagenet_top1}%, {m.licence}: {m.note}")
     return 0
+
+
+_MODEL_ACTIONS = {"import": _model_import, "download": _model_download,
+                  "export": _model_export, "use": _model_use, "list": _model_list}
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    action = args.model_command
+    if action is None:
+        print("usage: clipgallery model {list,import,download,use,export}", file=sys.stderr)
+        return 2
+    return _MODEL_ACTIONS.get(action, _model_list)(args)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -566,7 +597,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--model", metavar="SPEC",
                         help="NAME:PRETRAINED or a model folder (default: the library's, "
                              "$CLIPGALLERY_MODEL, or the built-in default)")
-    common.add_argument("--device", choices=["cpu", "cuda", "mps"], help="force a device")
+    common.add_argument("--device", choices=DEVICES, type=str.lower,
+                        help="where models run (default: the library's setting, auto)")
     common.add_argument("-v", "--verbose", action="store_true", help="log more")
 
     p = argparse.ArgumentParser(prog="clipgallery", parents=[common],
@@ -685,7 +717,7 @@ def _settings_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     s = sub.add_parser("settings", parents=[common],
                        help="show or change the library's settings (device, fast-indexing)")
     s.add_argument("name", nargs="?", help="device or fast-indexing")
-    s.add_argument("value", nargs="?", help="device: auto, cpu, cuda, mps; "
+    s.add_argument("value", nargs="?", help=f"device: {', '.join(DEVICES)}; "
                                             "fast-indexing: on, off")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_settings)

@@ -176,3 +176,48 @@ def test_catalog_conditions_agree_with_python_tests(tmp_path: Path) -> None:
             want = sorted(p.id for p in photos if f.matches(p))
             assert cat.ids_where(f.conditions()) == want, f
         assert len(cat.ids_where(Filters(camera="canon").conditions())) == 2
+
+
+def _device_lists(root: Path) -> list[str]:
+    """``path:line`` of each literal tuple/list/set naming two devices or more, outside the
+    device registry (core/models/devices.py)."""
+    names = {"auto", "cpu", "cuda", "mps"}
+    bad = []
+    for path in sorted(root.rglob("*.py")):
+        if path.relative_to(root).as_posix() == "core/models/devices.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+                found = {e.value for e in node.elts if isinstance(e, ast.Constant)} & names
+                if len(found) >= 2 and not isinstance(getattr(node, "ctx", None), ast.Store):
+                    bad.append(f"{path.relative_to(root.parent)}:{node.lineno}: {sorted(found)}")
+    return bad
+
+
+def test_one_list_of_devices() -> None:
+    """The devices are listed once (core/models/devices.py); the CLI's ``--device``, the
+    ``settings device`` command and ``backends.select`` use that list."""
+    from clipgallery.cli import build_parser
+    from clipgallery.core.models.devices import DEVICES
+
+    assert _device_lists(PACKAGE) == []
+    actions = [a for a in build_parser()._actions if "--device" in a.option_strings]
+    assert actions and all(tuple(a.choices) == DEVICES for a in actions)
+    assert "auto" in DEVICES
+
+
+def test_the_backend_is_chosen_in_one_place() -> None:
+    """Outside core/models/, nothing builds an encoder itself: the loaders of each backend
+    are called only by ``backends`` (through ``Library.load_encoder``)."""
+    loaders = {"fast_onnx_encoder", "onnx_encoder_for", "OnnxEncoder", "load_encoder"}
+    bad = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel.startswith("core/models/"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                    "clipgallery.core.models"):
+                bad += [f"{rel}:{node.lineno}: {a.name}" for a in node.names
+                        if a.name in loaders]
+    assert bad == []

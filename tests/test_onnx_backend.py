@@ -178,7 +178,12 @@ def test_drop_in_for_encoder(pair, photos):
         enc.dim, enc.image_size, enc.context_length)
     assert onnx.device == "cpu" and "ONNX Runtime" in onnx.label
     assert onnx.tokenizer is enc.tokenizer
-    assert onnx.model is enc.model and onnx.dtype == enc.dtype  # read through
+    # The Encoder protocol's members only: nothing torch-only is read through.
+    assert onnx.torch_encoder is enc and not hasattr(onnx, "model")
+    assert not hasattr(onnx, "dtype") and onnx.backend == "onnxruntime" != enc.backend
+    assert abs(onnx.logit_scale - enc.logit_scale) < 1e-3 * enc.logit_scale
+    assert _cos(onnx.encode_prompts(QUERIES[:3]), enc.encode_prompts(QUERIES[:3])).min() \
+        >= PARITY
     assert onnx.split_long_text(QUERIES[-1]) == enc.split_long_text(QUERIES[-1])
     t = onnx.preprocess_image(photos[0])  # no torch needed to feed ONNX Runtime
     assert isinstance(t, np.ndarray) and t.shape == (3, enc.image_size, enc.image_size)

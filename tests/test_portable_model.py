@@ -13,8 +13,17 @@ from pathlib import Path
 from tests import synthetic
 from tests.conftest import ROOT
 
-# Runs the CLI in a process where torch, torchvision and open_clip do not exist, and
-# checks at the end that none of them was imported.
+# Runs the CLI and checks at the end, through sys.modules, that none of torch,
+# torchvision and open_clip was imported.  WATCH runs it where they are installed (so a
+# command that merely tries them is caught); NO_TORCH where they do not exist.
+_MAIN = r"""
+from clipgallery.cli import main
+code = main(sys.argv[1:])
+loaded = sorted({m.split(".")[0] for m in sys.modules} & set(BLOCKED))
+assert not loaded, f"imported {loaded}"
+sys.exit(code)
+"""
+WATCH = 'import sys\nBLOCKED = ("torch", "torchvision", "open_clip")\n' + _MAIN
 NO_TORCH = r"""
 import importlib.abc, sys
 BLOCKED = ("torch", "torchvision", "open_clip")
@@ -23,16 +32,13 @@ class Block(importlib.abc.MetaPathFinder):
         if name.split(".")[0] in BLOCKED:
             raise ModuleNotFoundError(f"No module named '{name}'", name=name)
 sys.meta_path.insert(0, Block())
-from clipgallery.cli import main
-code = main(sys.argv[1:])
-assert not [m for m in sys.modules if m.split(".")[0] in BLOCKED]
-sys.exit(code)
-"""
+""" + _MAIN
 
 
-def _run(env, *args: str, no_torch: bool = False) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-c", NO_TORCH] if no_torch else [sys.executable, "-m",
-                                                             "clipgallery"]
+def _run(env, *args: str, no_torch: bool = False, watch: bool = False
+         ) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-c", NO_TORCH if no_torch else WATCH] if no_torch or watch \
+        else [sys.executable, "-m", "clipgallery"]
     return subprocess.run([*cmd, *map(str, args)], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=300)
 
@@ -73,6 +79,16 @@ def test_export_then_import_and_use_without_torch(tmp_path, tiny_model) -> None:
         hits[nt] = [(Path(h["path"]).name, round(h["score"], 3)) for h in json.loads(out.stdout)]
     assert hits[True] == hits[False]  # the same model: the same vectors, the same answers
     assert "Traceback" not in out.stderr
+
+    # Where torch is installed, too, an imported ONNX model never imports it (issue 14):
+    # not for the model list, the status, nor a search.
+    for args in (("model", "list"), ("status",), ("search", "a red circle", "--limit", "3"),
+                 ("--device", "auto", "status")):
+        for nt in (False, True):
+            out = _run(other, *args, "--library", lib2, "--json", no_torch=nt, watch=True)
+            assert out.returncode == 0, (args, out.stderr)
+            assert "Traceback" not in out.stderr and "imported" not in out.stderr
+    assert json.loads(out.stdout)["model_spec"] == spec
 
 
 def test_damaged_export_and_unconverted_model_are_clear_errors(tmp_path, tiny_model) -> None:

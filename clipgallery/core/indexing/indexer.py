@@ -49,7 +49,7 @@ from clipgallery.core.store.catalog import (
 from clipgallery.core.store.vector_index import VectorIndex
 
 if TYPE_CHECKING:  # torch and open_clip load only with a model
-    from clipgallery.core.models.torch_backend import Encoder
+    from clipgallery.core.models.backends import Encoder
 
 log = logging.getLogger(__name__)
 

@@ -26,6 +26,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 # Only what needs no torch at import time: `model list` and the lean edition use this
 # module without torch; the functions that need open_clip import it themselves.
@@ -143,12 +144,8 @@ def _etag_sha256(etag: str | None) -> str | None:
     return tag if len(tag) == 64 and all(c in "0123456789abcdef" for c in tag) else None
 
 
-def _fetch(url: str, dest: Path, meter: _Meter, cancel: threading.Event) -> Path:
-    """GET ``url`` into ``dest``, resuming ``dest.part`` with a Range request."""
-    from clipgallery import __version__
-
-    part = dest.with_name(dest.name + ".part")
-    meta = dest.with_name(dest.name + ".part.json")
+def _resume_state(url: str, part: Path, meta: Path) -> tuple[int, str | None]:
+    """(bytes of ``part`` to resume from, the ETag to resume them under) for ``url``."""
     have = part.stat().st_size if part.is_file() else 0
     validator = None
     if have:
@@ -159,6 +156,14 @@ def _fetch(url: str, dest: Path, meter: _Meter, cancel: threading.Event) -> Path
                 have = 0
         except (OSError, ValueError):
             pass
+    return have, validator
+
+
+def _open(url: str, have: int, validator: str | None) -> tuple[Any, _Redirects]:
+    """The hub's response for ``url`` (a Range request from ``have``), or None where the
+    part is already complete (HTTP 416); HTTP errors become ModelUnavailable."""
+    from clipgallery import __version__
+
     headers = {"User-Agent": f"clipgallery/{__version__}", "Accept-Encoding": "identity"}
     if have:
         headers["Range"] = f"bytes={have}-"
@@ -167,67 +172,93 @@ def _fetch(url: str, dest: Path, meter: _Meter, cancel: threading.Event) -> Path
     redirects = _Redirects()
     opener = urllib.request.build_opener(redirects)
     try:
-        resp = opener.open(urllib.request.Request(url, headers=headers), timeout=READ_TIMEOUT)
+        return (opener.open(urllib.request.Request(url, headers=headers),
+                            timeout=READ_TIMEOUT), redirects)
     except urllib.error.HTTPError as e:
         if e.code == 416 and have:  # nothing after what we have: the part is complete
-            resp = None
-        elif e.code == 404:
+            return None, redirects
+        if e.code == 404:
             raise ModelUnavailable(f"The model hub has no file {url}.") from e
-        elif e.code in (401, 403):
+        if e.code in (401, 403):
             raise ModelUnavailable(f"The model hub refused {url} (HTTP {e.code}: it needs a "
                                    "login or is gated). Download it in a browser and use "
                                    "'clipgallery model import'.") from e
-        else:
-            raise ModelUnavailable(f"The model hub answered HTTP {e.code} for {url}.") from e
+        raise ModelUnavailable(f"The model hub answered HTTP {e.code} for {url}.") from e
+
+
+def _expected(resp: Any, redirects: _Redirects, url: str, have: int
+              ) -> tuple[int, str, int | None]:
+    """(bytes kept, file mode, total size or None) from the response's headers."""
+    hdr = resp.headers
     total: int | None = None
-    etag = None
+    if resp.status == 206:
+        rng = hdr.get("Content-Range", "")  # bytes START-END/TOTAL
+        try:
+            start = int(rng.split()[1].split("-")[0])
+            tail = rng.rsplit("/", 1)[1]
+            total = int(tail) if tail != "*" else None
+        except (IndexError, ValueError):
+            start = -1
+        if start != have:
+            raise ModelUnavailable(f"The model hub answered a resumed download of {url} "
+                                   f"with the wrong range ({rng!r}).")
+        mode = "ab"
+    else:  # 200: the whole file (no partial, or the file changed)
+        have = 0
+        mode = "wb"
+        length = hdr.get("Content-Length")
+        total = int(length) if length and length.isdigit() else None
+    if total is None:
+        size = redirects.seen.get("X-Linked-Size") or hdr.get("X-Linked-Size")
+        total = int(size) if size and size.isdigit() else None
+    return have, mode, total
+
+
+def _receive(resp: Any, redirects: _Redirects, url: str, dest: Path, have: int,
+             meter: _Meter, cancel: threading.Event) -> tuple[int, int | None, str | None]:
+    """Write the response's body to ``dest.part``; (bytes there, total, ETag)."""
+    part = dest.with_name(dest.name + ".part")
+    meta = dest.with_name(dest.name + ".part.json")
+    with resp:
+        hdr = resp.headers
+        etag = redirects.seen.get("X-Linked-Etag") or hdr.get("X-Linked-Etag") or \
+            hdr.get("ETag") or redirects.seen.get("ETag")
+        have, mode, total = _expected(resp, redirects, url, have)
+        if mode == "ab":
+            meter.resumed += have
+        meta.write_text(json.dumps({"url": url, "etag": etag}))
+        try:
+            with open(part, mode) as f:
+                while True:
+                    if cancel.is_set():
+                        raise DownloadCancelled("Download cancelled.")
+                    chunk = resp.read(CHUNK)
+                    if not chunk:
+                        break
+                    f.write(chunk)
+                    have += len(chunk)
+                    meter.fetched += len(chunk)
+                    if total is None or total > CHUNK:  # not for a tiny config file
+                        meter.report(dest.name, have, total)
+                f.flush()
+                os.fsync(f.fileno())
+        except (OSError, http.client.HTTPException) as e:
+            raise ModelUnavailable(
+                f"The download was interrupted at {have / 1e6:.1f}"
+                f"{f' of {total / 1e6:.1f}' if total else ''} MB ({e or type(e).__name__})."
+                " Run it again to resume where it stopped.") from e
+    return have, total, etag
+
+
+def _fetch(url: str, dest: Path, meter: _Meter, cancel: threading.Event) -> Path:
+    """GET ``url`` into ``dest``, resuming ``dest.part`` with a Range request; checked
+    against the hub's size and (for LFS files) SHA-256 before it is renamed to ``dest``."""
+    part = dest.with_name(dest.name + ".part")
+    meta = dest.with_name(dest.name + ".part.json")
+    have, validator = _resume_state(url, part, meta)
+    resp, redirects = _open(url, have, validator)
     if resp is not None:
-        with resp:
-            hdr = resp.headers
-            etag = redirects.seen.get("X-Linked-Etag") or hdr.get("X-Linked-Etag") or \
-                hdr.get("ETag") or redirects.seen.get("ETag")
-            if resp.status == 206:
-                rng = hdr.get("Content-Range", "")  # bytes START-END/TOTAL
-                try:
-                    start = int(rng.split()[1].split("-")[0])
-                    tail = rng.rsplit("/", 1)[1]
-                    total = int(tail) if tail != "*" else None
-                except (IndexError, ValueError):
-                    start = -1
-                if start != have:
-                    raise ModelUnavailable(f"The model hub answered a resumed download of {url} "
-                                           f"with the wrong range ({rng!r}).")
-                mode = "ab"
-                meter.resumed += have
-            else:  # 200: the whole file (no partial, or the file changed)
-                have = 0
-                mode = "wb"
-                length = hdr.get("Content-Length")
-                total = int(length) if length and length.isdigit() else None
-            if total is None:
-                size = redirects.seen.get("X-Linked-Size") or hdr.get("X-Linked-Size")
-                total = int(size) if size and size.isdigit() else None
-            meta.write_text(json.dumps({"url": url, "etag": etag}))
-            try:
-                with open(part, mode) as f:
-                    while True:
-                        if cancel.is_set():
-                            raise DownloadCancelled("Download cancelled.")
-                        chunk = resp.read(CHUNK)
-                        if not chunk:
-                            break
-                        f.write(chunk)
-                        have += len(chunk)
-                        meter.fetched += len(chunk)
-                        if total is None or total > CHUNK:  # not for a tiny config file
-                            meter.report(dest.name, have, total)
-                    f.flush()
-                    os.fsync(f.fileno())
-            except (OSError, http.client.HTTPException) as e:
-                raise ModelUnavailable(
-                    f"The download was interrupted at {have / 1e6:.1f}"
-                    f"{f' of {total / 1e6:.1f}' if total else ''} MB ({e or type(e).__name__})."
-                    " Run it again to resume where it stopped.") from e
+        have, total, etag = _receive(resp, redirects, url, dest, have, meter, cancel)
     else:
         try:
             etag = json.loads(meta.read_text()).get("etag")
@@ -288,31 +319,42 @@ def download(spec: str, cache_dir: Path,
     endpoint = (endpoint or hub_endpoint()).rstrip("/")
     meter = _Meter(progress)
     if spec.startswith(HF_HUB_PREFIX):
-        repo = spec[len(HF_HUB_PREFIX):].strip("/")
-        if repo.count("/") != 1 or not all(repo.split("/")):
-            raise ModelUnavailable(f"'{spec}' is not hf-hub:ORGANISATION/REPOSITORY.")
-        store = Path(store or Path(cache_dir).parent)
-        name = hub_folder(repo)
-        final = store / name
-        if (final / LOCAL_CONFIG).is_file():
-            return final
-        _check_online(endpoint, spec, None)
-        staging = store / f".download-{name}"
-        staging.mkdir(parents=True, exist_ok=True)
-        for fname in (LOCAL_CONFIG, WEIGHTS_NAME):
-            if not (staging / fname).is_file():
-                _fetch(_resolve_url(endpoint, repo, fname), staging / fname, meter, cancel)
-            else:
-                meter.base += (staging / fname).stat().st_size
-        try:
-            spec_path, _ = import_model(staging, store, name=name)
-        except ModelUnavailable as e:
-            shutil.rmtree(staging, ignore_errors=True)  # complete but unusable: start over
-            raise ModelUnavailable(f"The model downloaded from {spec} cannot be used: {e}") \
-                from e
-        shutil.rmtree(staging, ignore_errors=True)
-        return Path(spec_path)
+        return _download_folder(spec, Path(store or Path(cache_dir).parent), endpoint,
+                                meter, cancel)
+    return _download_weights(spec, cache_dir, endpoint, meter, cancel)
 
+
+def _download_folder(spec: str, store: Path, endpoint: str, meter: _Meter,
+                     cancel: threading.Event) -> Path:
+    """``hf-hub:ORG/REPO``: the model folder, staged, checked like an import, installed."""
+    repo = spec[len(HF_HUB_PREFIX):].strip("/")
+    if repo.count("/") != 1 or not all(repo.split("/")):
+        raise ModelUnavailable(f"'{spec}' is not hf-hub:ORGANISATION/REPOSITORY.")
+    name = hub_folder(repo)
+    final = store / name
+    if (final / LOCAL_CONFIG).is_file():
+        return final
+    _check_online(endpoint, spec, None)
+    staging = store / f".download-{name}"
+    staging.mkdir(parents=True, exist_ok=True)
+    for fname in (LOCAL_CONFIG, WEIGHTS_NAME):
+        if not (staging / fname).is_file():
+            _fetch(_resolve_url(endpoint, repo, fname), staging / fname, meter, cancel)
+        else:
+            meter.base += (staging / fname).stat().st_size
+    try:
+        spec_path, _ = import_model(staging, store, name=name)
+    except ModelUnavailable as e:
+        shutil.rmtree(staging, ignore_errors=True)  # complete but unusable: start over
+        raise ModelUnavailable(f"The model downloaded from {spec} cannot be used: {e}") \
+            from e
+    shutil.rmtree(staging, ignore_errors=True)
+    return Path(spec_path)
+
+
+def _download_weights(spec: str, cache_dir: Path, endpoint: str, meter: _Meter,
+                      cancel: threading.Event) -> Path:
+    """``NAME:PRETRAINED``: open_clip's weights file, into the hub cache."""
     from clipgallery.core.models.torch_backend import cached_weights, parse_spec
 
     ms = parse_spec(spec)
@@ -405,13 +447,39 @@ def import_model(source: Path, store: Path, *, arch: str | None = None,
 
     if portable.is_portable(Path(source).expanduser()):  # converted elsewhere: no torch
         return portable.import_into(Path(source).expanduser(), store, name)
-    import open_clip
-    import torch
-    from safetensors.torch import save_file
-
     source = Path(source).expanduser()
     if not source.exists():
         raise ModelUnavailable(f"{source} does not exist.")
+    try:  # checking weights against an architecture needs PyTorch and open_clip
+        import open_clip  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError as e:  # the lean edition
+        raise ModelUnavailable(f"Importing {source.name} needs {e.name or e}, which is not "
+                               f"installed. {portable.FULL_EDITION}") from e
+    model_cfg, preprocess_cfg, weights, default_name = _import_source(source, arch)
+    sd = _load_weights(weights)
+    dim = _check_fits(model_cfg, sd, weights)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in (name or default_name))
+    store.mkdir(parents=True, exist_ok=True)
+    final = store / safe
+    if final.exists():
+        raise ModelUnavailable(f"A model named '{safe}' is already installed ({final}).")
+    model_id = _install(source, final, model_cfg, preprocess_cfg, weights, sd)
+    # A last check through the very code path the app uses.
+    from clipgallery.core.models.torch_backend import load_encoder
+
+    enc = load_encoder(str(final), device="cpu")
+    if enc.dim != dim:
+        shutil.rmtree(final, ignore_errors=True)
+        raise ModelUnavailable("The imported model did not load back correctly.")
+    return str(final), model_id
+
+
+def _import_source(source: Path, arch: str | None) -> tuple[dict, dict, Path, str]:
+    """(model config, preprocess config, weights file, default name) of an import's
+    ``source``: a model folder, or a checkpoint file with ``arch``."""
+    import open_clip
+
     preprocess_cfg: dict = {}
     if source.is_dir():
         cfg_file = source / LOCAL_CONFIG
@@ -425,22 +493,28 @@ def import_model(source: Path, store: Path, *, arch: str | None = None,
                         if (source / n).is_file()), None)
         if weights is None:
             raise ModelUnavailable(f"{source} has no weights file ({WEIGHTS_NAME}).")
-        default_name = source.name
+        return model_cfg, preprocess_cfg, weights, source.name
+    if not arch:
+        raise ModelUnavailable("Say which architecture the file is for: --arch NAME "
+                               "(e.g. ViT-B-32-256) or --arch CONFIG.json.")
+    if Path(arch).is_file():
+        full = json.loads(Path(arch).read_text())
+        model_cfg = full.get("model_cfg", full)
+        preprocess_cfg = full.get("preprocess_cfg", {})
     else:
-        if not arch:
-            raise ModelUnavailable("Say which architecture the file is for: --arch NAME "
-                                   "(e.g. ViT-B-32-256) or --arch CONFIG.json.")
-        if Path(arch).is_file():
-            full = json.loads(Path(arch).read_text())
-            model_cfg = full.get("model_cfg", full)
-            preprocess_cfg = full.get("preprocess_cfg", {})
-        else:
-            model_cfg = open_clip.get_model_config(arch)
-            if model_cfg is None:
-                raise ModelUnavailable(f"open_clip has no model architecture named '{arch}'.")
-        weights = source
-        default_name = f"{arch if not Path(arch).is_file() else Path(arch).stem}-{source.stem}"
-    sd = _load_weights(weights)
+        model_cfg = open_clip.get_model_config(arch)
+        if model_cfg is None:
+            raise ModelUnavailable(f"open_clip has no model architecture named '{arch}'.")
+    default_name = f"{arch if not Path(arch).is_file() else Path(arch).stem}-{source.stem}"
+    return model_cfg, preprocess_cfg, source, default_name
+
+
+def _check_fits(model_cfg: dict, sd: dict, weights: Path) -> int:
+    """The vector size, once the weights load strictly into the architecture and give
+    finite vectors of that size; else ModelUnavailable."""
+    import open_clip
+    import torch
+
     try:
         model = open_clip.CustomTextCLIP(**model_cfg) if model_cfg.get("custom_text") or \
             "hf_model_name" in model_cfg.get("text_cfg", {}) else open_clip.CLIP(
@@ -461,13 +535,19 @@ def import_model(source: Path, store: Path, *, arch: str | None = None,
     if img.shape[-1] != dim or txt.shape[-1] != dim or not torch.isfinite(img).all():
         raise ModelUnavailable(f"{weights.name} produces vectors of size {img.shape[-1]}, "
                                f"expected {dim}.")
-    name = name or default_name
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-    store.mkdir(parents=True, exist_ok=True)
-    final = store / safe
-    if final.exists():
-        raise ModelUnavailable(f"A model named '{safe}' is already installed ({final}).")
-    tmp = Path(tempfile.mkdtemp(prefix=".import-", dir=store))
+    return dim
+
+
+def _install(source: Path, final: Path, model_cfg: dict, preprocess_cfg: dict,
+             weights: Path, sd: dict) -> str:
+    """Write the model folder ``final`` (under a temporary name, renamed when complete);
+    its model id."""
+    from safetensors.torch import save_file
+
+    from clipgallery.core.models.torch_backend import local_model_id
+
+    safe = final.name
+    tmp = Path(tempfile.mkdtemp(prefix=".import-", dir=final.parent))
     try:
         if source.is_dir():  # byte for byte, so the model id stays the same
             shutil.copyfile(source / LOCAL_CONFIG, tmp / LOCAL_CONFIG)
@@ -478,8 +558,6 @@ def import_model(source: Path, store: Path, *, arch: str | None = None,
             shutil.copyfile(weights, tmp / WEIGHTS_NAME)
         else:
             save_file({k: v.contiguous() for k, v in sd.items()}, str(tmp / WEIGHTS_NAME))
-        from clipgallery.core.models.torch_backend import local_model_id
-
         model_id = local_model_id(tmp).replace(f"local:{tmp.name}@", f"local:{safe}@")
         (tmp / INFO_NAME).write_text(json.dumps({"model_id": model_id, "source": str(source),
                                                  "sha256": _sha256(tmp / WEIGHTS_NAME)}))
@@ -487,14 +565,7 @@ def import_model(source: Path, store: Path, *, arch: str | None = None,
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    # A last check through the very code path the app uses.
-    from clipgallery.core.models.torch_backend import load_encoder
-
-    enc = load_encoder(str(final), device="cpu")
-    if enc.dim != dim:
-        shutil.rmtree(final, ignore_errors=True)
-        raise ModelUnavailable("The imported model did not load back correctly.")
-    return str(final), model_id
+    return model_id
 
 
 def installed(store: Path) -> list[InstalledModel]:

@@ -2,7 +2,7 @@
 
 On a CPU, ONNX Runtime runs CLIP's towers as fast as eager PyTorch or up to twice as
 fast (measured: 2x on an AMD EPYC, 1x on an Intel Xeon), its int8 image model 4x; and a
-start from an export needs no torch at all (see onnx_encoder).  The
+start from an export needs no torch at all (see onnx_runtime).  The
 vectors are the same (cosine >= 0.9999 against open_clip's PyTorch output), so an
 :class:`OnnxEncoder` carries the *same* ``model_id`` as the torch encoder it was made
 from, and vectors from either can live in one index.
@@ -13,8 +13,9 @@ from, and vectors from either can live in one index.
   weights: ``out_dir/<slug(model_id)>-<digest>/{visual.onnx, textual.onnx, info.json}``.
   The folder is written under a temporary name and renamed when complete and checked,
   so a killed export never leaves a half-written model that looks valid.
-* :class:`OnnxEncoder` is a drop-in for ``Encoder`` (same attributes and methods;
-  anything it does not define is read from the torch encoder it wraps).
+* :class:`OnnxEncoder` follows the same ``Encoder`` protocol
+  (:mod:`clipgallery.core.models.backends`); the torch encoder it was made from is
+  kept as ``torch_encoder``, for a tower that fails to load.
 * :func:`onnx_encoder_for` does both and, on *any* failure, logs why and returns the
   torch encoder unchanged.  Only CPU encoders are converted; CUDA/MPS keep PyTorch.
 
@@ -223,7 +224,7 @@ def _export_into(encoder: Encoder, tmp: Path, progress: Progress) -> dict[str, A
         # Outputs for the first probe input: checked again every time the files load.
         "probe": {VISUAL: ref_v[0].tolist(), TEXTUAL: ref_t[0].tolist()},
         "probe_tokens": tokens[0].tolist(),
-        # What a torch-free start needs (see onnx_encoder.OnnxEncoder).
+        # What a torch-free start needs (see onnx_runtime.OnnxEncoder).
         "preprocess": _preprocess_cfg(encoder),
         "logit_scale": _logit_scale(model),
         "tokenizer": _torch_free_tokenizer(encoder, tmp),
@@ -409,8 +410,8 @@ def _export_to(encoder: Encoder, final: Path, progress: Progress | None,
 def onnx_encoder_for(encoder: Encoder, store_dir: Path, *, threads: int | None = None,
                      progress: Progress | None = None, quantize: bool = False,
                      export: bool = True, preload: Sequence[str] = ("visual", "textual"),
-                     source: tuple[str, Sequence[Path]] | None = None
-                     ) -> Encoder | OnnxEncoder:
+                     source: tuple[str, Sequence[Path]] | None = None,
+                     device: str = "cpu") -> Encoder | OnnxEncoder:
     """``encoder`` running in ONNX Runtime, or ``encoder`` itself if that is not possible.
 
     Exports into ``store_dir`` once (later calls reuse the files); with ``export=False``
@@ -422,10 +423,13 @@ def onnx_encoder_for(encoder: Encoder, store_dir: Path, *, threads: int | None =
     model's (cosine >= 0.99 on test pictures); otherwise float32.  ``preload``: the
     towers loaded (and checked) now rather than on first use.  ``source``: (key, model
     files) under which :class:`Sources` remembers the export, so that the next start
-    finds it without torch (see :func:`onnx_encoder.fast_onnx_encoder`).
+    finds it without torch (see :func:`onnx_runtime.fast_onnx_encoder`).  ``device``:
+    where the ONNX towers run ("cpu", or "cuda" through ONNX Runtime's CUDA execution
+    provider); the export itself is made from ``encoder`` on the CPU.
     """
     if isinstance(encoder, OnnxEncoder) or encoder.device != "cpu":
         return encoder
+    quantize = quantize and device == "cpu"  # the int8 image model is for the CPU
     try:
         folder = cache_folder(encoder, store_dir)
         if not export and _read_info(folder) is None:
@@ -441,7 +445,8 @@ def onnx_encoder_for(encoder: Encoder, store_dir: Path, *, threads: int | None =
                                 "(cosine %.4f < %.2f)", q.get("min_cosine_vs_fp32", float("nan")),
                                 MIN_INT8_COSINE)
             try:
-                onnx = OnnxEncoder(encoder, folder, threads=threads, int8=int8, preload=preload)
+                onnx = OnnxEncoder(encoder, folder, threads=threads, int8=int8, preload=preload,
+                                   device=device)
             except Exception as e:
                 if attempt == 2:
                     raise

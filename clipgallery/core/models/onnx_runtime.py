@@ -1,15 +1,17 @@
 """A CLIP encoder that runs an ONNX export in ONNX Runtime, without torch.
 
-:mod:`onnx_backend` exports a model's towers once (that needs torch and open_clip);
+:mod:`onnx_export` exports a model's towers once (that needs torch and open_clip);
 everything needed to *use* an export lives here and imports neither: importing torch
 and building the model costs several seconds of CPU per start, more than encoding a
 hundred photos.  So a start with a known export goes straight to ONNX Runtime:
 
 * :class:`ImagePreprocess` reproduces open_clip's eval transform (resize, centre crop,
   normalise) with Pillow and numpy, from the ``preprocess`` recorded at export;
-* :class:`OnnxEncoder` is a drop-in for ``encoder.Encoder``.  A torch encoder is
-  only loaded (through ``loader``) if a tower's session fails or something asks for a
-  torch-only attribute such as ``model``; the tokenizer is loaded on the first text;
+* :class:`OnnxEncoder` follows the :class:`~clipgallery.core.models.backends.Encoder`
+  protocol.  A torch encoder is only loaded (through ``loader``) if a tower's session
+  fails; the tokenizer is loaded on the first text.  Its towers run on the CPU, or on
+  CUDA through ONNX Runtime's CUDA execution provider (onnxruntime-gpu) when asked and
+  present (:func:`execution_providers`);
 * :class:`Sources` (``sources.json`` in the export store) remembers which export belongs
   to which model files, identified by path, size and mtime — the same trust a
   catalog places in a photo's stat — so that :func:`fast_onnx_encoder` can find it
@@ -30,10 +32,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import platform
 import re
-import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -58,6 +57,9 @@ EXPORT_FORMAT = 2
 OPSET = 18
 #: Vectors from the exported model must match PyTorch's at least this well.
 MIN_PARITY = 0.9999
+#: On CUDA's execution provider (other kernels, TF32 matmuls) the check of a tower's
+#: output against the CPU's recorded one is that of fp16 against fp32.
+MIN_GPU_PARITY = 0.999
 #: int8 is only offered when its vectors match float32's at least this well.
 MIN_INT8_COSINE = 0.99
 
@@ -90,18 +92,6 @@ def slug(model_id: str) -> str:
     return s[:64] or "model"
 
 
-def gpu_likely() -> bool:
-    """Whether torch would probably pick a GPU (CUDA or Apple MPS), judged without
-    importing torch: an NVIDIA driver that is visible to this process, or Apple silicon."""
-    if sys.platform == "darwin":
-        return platform.machine() == "arm64"
-    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
-        return False
-    if sys.platform.startswith("linux"):
-        return os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidia0")
-    return shutil.which("nvidia-smi") is not None
-
-
 # -- probes and helpers --------------------------------------------------------------------
 
 
@@ -120,12 +110,45 @@ def min_cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float((normalize(a) * normalize(b)).sum(-1).min())
 
 
-def session(path: Path, threads: int | None = None, *, spin: bool = False):
-    """An ONNX Runtime CPU session for ``path``."""
+CPU_PROVIDER = "CPUExecutionProvider"
+CUDA_PROVIDER = "CUDAExecutionProvider"
+
+
+def available_providers() -> list[str]:
+    """ONNX Runtime's execution providers here (onnxruntime-gpu adds CUDA's)."""
     import onnxruntime as ort
 
-    if "CPUExecutionProvider" not in ort.get_available_providers():
-        raise OnnxBackendError("onnxruntime has no CPUExecutionProvider")
+    return list(ort.get_available_providers())
+
+
+def execution_providers(device: str) -> tuple[list[str], str]:
+    """(providers, the device they run on) for ``device``: CUDA's provider (with the CPU's
+    for what it lacks) when asked and this ONNX Runtime has it, else the CPU's, with a
+    logged message saying why and what to install."""
+    available = available_providers()
+    if device == "cuda":
+        if CUDA_PROVIDER in available:
+            return [CUDA_PROVIDER, CPU_PROVIDER], "cuda"
+        log.warning("CUDA was asked for, but this ONNX Runtime has no %s (it has %s); "
+                    "running on the CPU. For the GPU, install onnxruntime-gpu "
+                    "(pip install 'clipgallery[cuda]').", CUDA_PROVIDER,
+                    ", ".join(available) or "none")
+    elif device not in ("cpu", None):
+        log.warning("ONNX Runtime cannot run on %s here; running on the CPU", device)
+    if CPU_PROVIDER not in available:
+        raise OnnxBackendError(f"onnxruntime has no {CPU_PROVIDER}")
+    return [CPU_PROVIDER], "cpu"
+
+
+def session(path: Path, threads: int | None = None, *, spin: bool = False,
+            providers: Sequence[str] | None = None):
+    """An ONNX Runtime session for ``path`` on ``providers`` (default: the CPU's)."""
+    import onnxruntime as ort
+
+    providers = list(providers or [CPU_PROVIDER])
+    missing = [p for p in providers if p not in ort.get_available_providers()]
+    if missing:
+        raise OnnxBackendError(f"onnxruntime has no {', '.join(missing)}")
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.intra_op_num_threads = threads or inference_threads()
@@ -134,7 +157,7 @@ def session(path: Path, threads: int | None = None, *, spin: bool = False):
     # Busy-waiting worker threads steal the cores the decode threads need.
     so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     so.log_severity_level = 3
-    return ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), sess_options=so, providers=providers)
 
 
 def run(sess, x: np.ndarray) -> np.ndarray:
@@ -309,12 +332,14 @@ class Sources:
 
 
 class OnnxEncoder:
-    """A CLIP encoder whose towers run in ONNX Runtime; a drop-in for ``Encoder``.
+    """A CLIP encoder whose towers run in ONNX Runtime (the ``Encoder`` protocol).
 
     ``model_id``, ``dim``, ``image_size``, ``context_length`` and the preprocessing come
     from the export's info.json.  ``encoder`` is the torch encoder it was exported from,
-    or None: then ``loader`` loads one if it is ever needed (a tower that fails to load,
-    or an attribute only torch has, such as ``model``).  The tokenizer (loaded on the
+    or None: then ``loader`` loads one if it is ever needed (a tower that fails to
+    load).  ``device``: "cpu", or "cuda" for ONNX Runtime's CUDA execution provider
+    (the CPU, with a logged message, where this ONNX Runtime lacks it; the int8 image
+    model is for the CPU only).  The tokenizer (loaded on the
     first text) is the export's torch-free :class:`~clipgallery.core.models.tokenizer.
     ClipTokenizer` where export checked it gives the model's tokens, else
     ``tokenizer_loader``'s (open_clip's).  ``threads`` is ONNX Runtime's intra-op thread
@@ -337,7 +362,8 @@ class OnnxEncoder:
                  preload: Sequence[str] = ("visual", "textual"),
                  loader: Callable[[], Any] | None = None,
                  tokenizer_loader: Callable[[], Any] | None = None,
-                 label: str | None = None, warm: Sequence[str] = ()) -> None:
+                 label: str | None = None, warm: Sequence[str] = (),
+                 device: str = "cpu") -> None:
         info = read_info(Path(model_dir))
         if info is None:
             raise OnnxBackendError(f"{model_dir} holds no complete ONNX export")
@@ -358,12 +384,15 @@ class OnnxEncoder:
         self.image_size = int(info["image_size"])
         self.context_length = int(info["context_length"])
         self.logit_scale = float(info.get("logit_scale", 100.0))
-        self.device = "cpu"
+        self.providers, self.device = execution_providers(device)
+        if int8 and self.device != "cpu":
+            raise OnnxBackendError("the int8 image model runs on the CPU only")
         self.int8 = int8
         self.threads = threads or inference_threads()
         self.spin = spin
         base = label or (encoder.label if encoder is not None else info.get("label", ""))
-        self.label = f"{base} (ONNX Runtime{', int8' if int8 else ''})"
+        on = ", CUDA" if self.device == "cuda" else ""
+        self.label = f"{base} (ONNX Runtime{', int8' if int8 else ''}{on})"
         self.calls = 0  # image batches encoded
         self.images_encoded = 0
         self._lock = threading.Lock()  # the counters
@@ -454,12 +483,6 @@ class OnnxEncoder:
                         self._tokenizer = self.torch_encoder.tokenizer
         return self._tokenizer
 
-    def __getattr__(self, name: str) -> Any:
-        # Only called for attributes not found normally: read them from the torch encoder.
-        if name.startswith("_") or name == "torch_encoder":
-            raise AttributeError(name)
-        return getattr(self.torch_encoder, name)
-
     def __repr__(self) -> str:
         return (f"OnnxEncoder({self.model_id!r}, threads={self.threads}, dim={self.dim}"
                 f"{', int8' if self.int8 else ''})")
@@ -483,12 +506,14 @@ class OnnxEncoder:
             sess = self._sessions.get(tower)
             if sess is None:
                 name = self._files[tower]
-                sess = session(self.model_dir / name, self.threads, spin=self.spin)
+                sess = session(self.model_dir / name, self.threads, spin=self.spin,
+                               providers=self.providers)
                 expected = np.asarray(self._probe.get(name, []), dtype=np.float32)
                 got = run(sess, self._probe_input(tower))
                 # The files could be damaged in ways their size does not show.
                 if got.shape != (1, self.dim) or expected.shape != (self.dim,) \
-                        or min_cosine(got, expected[None]) < MIN_PARITY:
+                        or min_cosine(got, expected[None]) < (
+                            MIN_PARITY if self.device == "cpu" else MIN_GPU_PARITY):
                     raise OnnxBackendError(
                         f"{self.model_dir / name} gives wrong output (damaged file?)")
                 self._sessions[tower] = sess
@@ -505,7 +530,8 @@ class OnnxEncoder:
                     self._in_torch.add(tower)
                     log.warning("ONNX %s model in %s unusable (%s: %s); using PyTorch for it",
                                 tower, self.model_dir, type(e).__name__, e)
-                    (self.model_dir / INFO).unlink(missing_ok=True)  # re-export next time
+                    if self.device == "cpu":  # the files are to blame: re-export next time
+                        (self.model_dir / INFO).unlink(missing_ok=True)
             return None
 
     # -- the Encoder interface -----------------------------------------------------------
@@ -530,10 +556,8 @@ class OnnxEncoder:
         if x.shape[0] == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         sess = self._session_or_none("visual")
-        if sess is None:
-            import torch
-
-            return self.torch_encoder.encode_images(torch.from_numpy(x))
+        if sess is None:  # that tower runs in PyTorch (it takes numpy arrays too)
+            return self.torch_encoder.encode_images(x)
         return normalize(run(sess, x))
 
     def encode_text(self, texts: Sequence[str]) -> np.ndarray:
@@ -553,6 +577,16 @@ class OnnxEncoder:
             i += len(ps)
         return normalize(np.stack(out))
 
+    def encode_prompts(self, prompts: Sequence[str]) -> np.ndarray:
+        """(N, dim) short texts in one batch (labels' vocabulary; never split)."""
+        prompts = list(prompts)
+        if not prompts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        sess = self._session_or_none("textual")
+        if sess is None:
+            return self.torch_encoder.encode_prompts(prompts)
+        return normalize(run(sess, np.asarray(self.tokenizer(prompts), dtype=np.int64)))
+
     def token_count(self, text: str) -> int | None:
         return modelspec.count_tokens(self.tokenizer, text)
 
@@ -563,8 +597,8 @@ class OnnxEncoder:
 def fast_onnx_encoder(spec: str, *, hub_cache: Path | None, store: Path,
                       loader: Callable[[], Any], tokenizer_loader: Callable[[], Any],
                       int8: bool = False, threads: int | None = None,
-                      preload: Sequence[str] = (), warm: Sequence[str] = ()
-                      ) -> OnnxEncoder | None:
+                      preload: Sequence[str] = (), warm: Sequence[str] = (),
+                      device: str = "cpu") -> OnnxEncoder | None:
     """``spec``'s earlier ONNX export, loaded without torch; None if there is none that
     is known to match the model's files (or it does not load: the caller then takes the
     torch path, which exports again).  With ``int8`` the export must offer a usable int8
@@ -578,14 +612,14 @@ def fast_onnx_encoder(spec: str, *, hub_cache: Path | None, store: Path,
         if info is None or info.get("model_id") != model_id:
             return None
         use_int8 = False
-        if int8:
+        if int8 and device == "cpu":
             q = info.get("int8")
             if not q:
                 return None  # not made yet: the torch path makes it
             use_int8 = bool(q.get("usable"))
         return OnnxEncoder(None, folder, threads=threads, int8=use_int8, preload=preload,
                            loader=loader, tokenizer_loader=tokenizer_loader, label=spec,
-                           warm=warm)
+                           warm=warm, device=device)
     except Exception as e:  # noqa: BLE001 - the torch path is always there
         log.info("no quick start for %s from ONNX: %s: %s", spec, type(e).__name__, e)
         return None

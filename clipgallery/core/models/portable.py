@@ -129,8 +129,9 @@ def import_into(source: Path, store: Path, name: str | None = None) -> tuple[str
 
 
 def load(folder: Path, *, int8: bool = False, threads: int | None = None,
-         preload: tuple[str, ...] = (), warm: tuple[str, ...] = ()):
-    """The portable model in ``folder`` as an OnnxEncoder (no torch)."""
+         preload: tuple[str, ...] = (), warm: tuple[str, ...] = (), device: str = "cpu"):
+    """The portable model in ``folder`` as an OnnxEncoder (no torch), on ``device``
+    ("cpu", or "cuda" through ONNX Runtime's CUDA execution provider)."""
     from clipgallery.core.models.onnx_runtime import VISUAL_INT8, OnnxEncoder, read_info
 
     manifest = read_manifest(Path(folder))
@@ -138,7 +139,7 @@ def load(folder: Path, *, int8: bool = False, threads: int | None = None,
     if info is None:
         raise ModelUnavailable(f"{folder} is damaged (a file's size is wrong); copy or "
                                "export the model again.")
-    use_int8 = int8 and VISUAL_INT8 in info["files"] and bool((info.get("int8") or {})
+    use_int8 = int8 and device == "cpu" and VISUAL_INT8 in info["files"] and bool((info.get("int8") or {})
                                                               .get("usable"))
 
     def no_torch() -> Any:
@@ -147,4 +148,5 @@ def load(folder: Path, *, int8: bool = False, threads: int | None = None,
 
     return OnnxEncoder(None, Path(folder), threads=threads, int8=use_int8, preload=preload,
                        loader=no_torch, tokenizer_loader=no_torch,
-                       label=str(manifest.get("label") or Path(folder).name), warm=warm)
+                       label=str(manifest.get("label") or Path(folder).name), warm=warm,
+                       device=device)

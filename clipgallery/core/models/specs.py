@@ -2,8 +2,9 @@
 importing torch or open_clip (those take seconds to import).
 
 A *spec* names a model: ``NAME:PRETRAINED`` (an open_clip architecture and pretrained
-tag) or a path to a local model folder in open_clip's format.  :mod:`encoder` loads
-specs; :mod:`onnx_encoder` starts from an earlier ONNX export of one without torch.
+tag) or a path to a local model folder in open_clip's format.  :mod:`torch_backend`
+loads specs; :mod:`onnx_runtime` starts from an earlier ONNX export of one without
+torch; :mod:`backends` chooses between them.
 
 Threading: plain functions, safe from any thread (the id cache is a dict whose
 entries are written whole).

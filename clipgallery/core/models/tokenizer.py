@@ -3,7 +3,7 @@
 The same algorithm as OpenAI CLIP's ``SimpleTokenizer`` (MIT License, Copyright (c) 2021
 OpenAI), as open_clip ships it, returning numpy arrays instead of torch tensors: a text
 query through an ONNX export then needs neither torch nor open_clip (seconds of import
-saved on every start).  :mod:`onnx_backend` uses it only for models whose open_clip
+saved on every start).  :mod:`onnx_export` uses it only for models whose open_clip
 tokenizer is a plain ``SimpleTokenizer``, after checking at export that both give the
 same tokens; every other tokenizer stays open_clip's.
 

@@ -100,7 +100,11 @@ def cached_weights(spec: ModelSpec, cache_dir: Path | None) -> Path | None:
 
 
 class Encoder:
-    """A loaded CLIP model with its preprocessing and tokenizer."""
+    """A loaded CLIP model with its preprocessing and tokenizer (the ``Encoder`` protocol
+    of :mod:`clipgallery.core.models.backends`, plus ``model``, ``tokenizer``, ``dtype``
+    and ``weights_path`` for what only PyTorch does: converting to ONNX)."""
+
+    backend = "torch"
 
     def __init__(self, model: torch.nn.Module, preprocess, tokenizer, model_id: str,
                  device: str, label: str) -> None:
@@ -129,10 +133,14 @@ class Encoder:
     def preprocess_image(self, image: Image.Image) -> torch.Tensor:
         return self.preprocess(image)
 
-    def encode_images(self, batch: torch.Tensor | Sequence[torch.Tensor]) -> np.ndarray:
-        """(N, dim) float32, L2-normalised.  On GPU out-of-memory, halves the batch."""
-        if not isinstance(batch, torch.Tensor):
-            batch = torch.stack(list(batch))
+    def encode_images(self, batch: torch.Tensor | np.ndarray | Sequence[torch.Tensor]
+                      ) -> np.ndarray:
+        """(N, dim) float32, L2-normalised, from preprocessed images (tensors or arrays).
+        On GPU out-of-memory, halves the batch."""
+        if isinstance(batch, np.ndarray):
+            batch = torch.from_numpy(np.ascontiguousarray(batch))
+        elif not isinstance(batch, torch.Tensor):
+            batch = torch.stack([torch.as_tensor(b) for b in batch])
         with self._lock:
             self.calls += 1
             self.images_encoded += int(batch.shape[0])
@@ -176,6 +184,26 @@ class Encoder:
         if not vecs:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack(vecs)
+
+    @property
+    def logit_scale(self) -> float:
+        """CLIP's learned temperature (exp of the model's ``logit_scale``; 100 if none)."""
+        scale = getattr(self.model, "logit_scale", None)
+        try:
+            value = float(scale.detach().exp()) if scale is not None else 100.0
+        except (TypeError, ValueError, AttributeError):
+            value = 100.0
+        return value if np.isfinite(value) and value > 0 else 100.0
+
+    def encode_prompts(self, prompts: Sequence[str]) -> np.ndarray:
+        """(N, dim) short texts in one batch (labels' vocabulary; never split)."""
+        prompts = list(prompts)
+        if not prompts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with torch.inference_mode():
+            tok = self.tokenizer(prompts).to(self.device)
+            f = torch.nn.functional.normalize(self.model.encode_text(tok).float(), dim=-1)
+        return f.cpu().numpy().astype(np.float32)
 
     def token_count(self, text: str) -> int | None:
         return count_tokens(self.tokenizer, text)

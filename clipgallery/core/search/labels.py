@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:  # torch and open_clip load only with a model
-    from clipgallery.core.models.torch_backend import Encoder
+    from clipgallery.core.models.backends import Encoder
 
 log = logging.getLogger(__name__)
 
@@ -131,22 +131,8 @@ def _cache_file(cache_dir: Path, model_id: str, digest: str) -> Path:
 def _encode_batch(encoder: Encoder, prompts: list[str]) -> np.ndarray:
     """Short prompts in batches of 256 (``Encoder.encode_text`` goes one text at a time,
     to split long texts; these never are)."""
-    if getattr(encoder, "backend", "") == "onnxruntime":  # no torch model behind it
-        return np.concatenate([encoder.encode_text(prompts[i:i + 256])
-                               for i in range(0, len(prompts), 256)])
-    try:
-        import torch
-
-        model, tokenizer = encoder.model, encoder.tokenizer
-        out = []
-        with torch.inference_mode():
-            for i in range(0, len(prompts), 256):
-                tok = tokenizer(prompts[i:i + 256]).to(encoder.device)
-                f = torch.nn.functional.normalize(model.encode_text(tok).float(), dim=-1)
-                out.append(f.cpu().numpy().astype(np.float32))
-        return np.concatenate(out)
-    except (AttributeError, TypeError):  # an encoder without a torch model behind it
-        return encoder.encode_text(prompts)
+    return np.concatenate([encoder.encode_prompts(prompts[i:i + 256])
+                           for i in range(0, len(prompts), 256)])
 
 
 def _encode(encoder: Encoder, vocabulary: Sequence[str]) -> np.ndarray:
@@ -199,14 +185,7 @@ def vocabulary_vectors(encoder: Encoder, vocabulary: Sequence[str] = VOCABULARY,
 
 
 def _logit_scale(encoder: Encoder) -> float:
-    recorded = getattr(encoder, "logit_scale", None)  # OnnxEncoder: read at export
-    if isinstance(recorded, float):
-        return recorded
-    scale = getattr(encoder.model, "logit_scale", None)
-    try:
-        value = float(scale.detach().exp()) if scale is not None else 100.0
-    except (TypeError, ValueError, AttributeError):
-        value = 100.0
+    value = float(encoder.logit_scale)  # torch: the model's; ONNX: recorded at export
     return value if np.isfinite(value) and value > 0 else 100.0
 
 

@@ -86,7 +86,7 @@ from clipgallery.core.store.catalog import INDEXED, Catalog, Photo
 from clipgallery.core.store.vector_index import VectorIndex
 
 if TYPE_CHECKING:  # torch and open_clip load only with a model
-    from clipgallery.core.models.torch_backend import Encoder
+    from clipgallery.core.models.backends import Encoder
 
 __all__ = ["DEFAULT_LIMIT", "EXACT_MAX", "SELECTIVE_MAX", "SAMPLE_SIZE", "SORTS",
            "SearchError", "QueryError", "SearchResult", "SearchResponse", "Searcher"]

@@ -17,38 +17,24 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from clipgallery.core.models.devices import DEVICES, ENV_DEVICE, check_device
+from clipgallery.core.models.specs import ModelUnavailable
 from clipgallery.core.store import paths as _paths
 from clipgallery.core.store.catalog import Catalog, StorageError, storage_error
 from clipgallery.core.store.vector_index import VectorIndex
 
-if TYPE_CHECKING:  # torch and open_clip load only when a model is (seconds)
-    from clipgallery.core.models.torch_backend import Encoder
+if TYPE_CHECKING:
+    from clipgallery.core.models.backends import Encoder
 
 DEFAULT_MODEL = "ViT-B-32-256:datacomp_s34b_b86k"
 ENV_MODEL = "CLIPGALLERY_MODEL"
 # Where a packaged app ships a model, its launcher names it here: the model a library
 # with none of its own starts with (unlike CLIPGALLERY_MODEL, it never overrides one).
 ENV_DEFAULT_MODEL = "CLIPGALLERY_DEFAULT_MODEL"
-ENV_BACKEND = "CLIPGALLERY_BACKEND"  # "auto" (ONNX Runtime on the CPU) or "torch"
 ENV_ONNX_CACHE = "CLIPGALLERY_ONNX_CACHE"
 # "1"/"0": index on the CPU with the int8 image model (when its check passed) or not;
 # overrides the library's own setting (meta "fast_indexing", default on).
 ENV_FAST_INDEXING = "CLIPGALLERY_FAST_INDEXING"
-# "auto", "cpu", "cuda" or "mps": overrides the library's own setting (meta "device").
-ENV_DEVICE = "CLIPGALLERY_DEVICE"
-DEVICES = ("auto", "cpu", "cuda", "mps")
-
-
-def _gpu_likely() -> bool:
-    from clipgallery.core.models.onnx_runtime import gpu_likely
-
-    return gpu_likely()
-
-
-def _load_tokenizer(spec: str):
-    from clipgallery.core.models.torch_backend import load_tokenizer
-
-    return load_tokenizer(spec)
 
 
 def default_model() -> str:
@@ -240,67 +226,41 @@ class Library:
         return value if value in DEVICES else "auto"
 
     def set_device(self, device: str) -> None:
-        if device not in DEVICES:
-            raise ValueError(f"device must be one of {', '.join(DEVICES)}")
-        self.catalog.set_meta("device", device)
+        """Keep ``device`` (one of :data:`~clipgallery.core.models.devices.DEVICES`);
+        ValueError for another name."""
+        self.catalog.set_meta("device", check_device(device))
 
     def load_encoder(self, spec: str | None = None, device: str | None = None, *,
                      purpose: str = "index", progress=None,
                      warm: Sequence[str] | None = None) -> Encoder:
         """Load ``spec`` (default: the model to index with); raises ModelUnavailable.
 
-        On the CPU the towers run through ONNX Runtime (as fast as eager PyTorch or up to
-        2x faster in float32, 4x with the int8 image model; no torch import): exported
-        once per model (``purpose="index"``; a search only uses an existing export),
-        cached, and checked; any failure falls back to PyTorch with a logged reason.
-        Once exported, a start loads the export without importing torch at all (seconds
-        saved per start).  Indexing uses the int8 image model if :attr:`fast_indexing`.
+        The backend and device are chosen by :func:`clipgallery.core.models.backends.
+        select` (``device``: an explicit choice, else the library's :attr:`device`): on
+        the CPU the towers run through ONNX Runtime (as fast as eager PyTorch or up to 2x
+        faster in float32, 4x with the int8 image model), converted once per model
+        (``purpose="index"``; a search only uses an existing conversion), cached and
+        checked, any failure falling back to PyTorch with a logged reason; once
+        converted, a start needs no torch at all.  On a GPU, PyTorch in half precision.
+        Indexing uses the int8 image model if :attr:`fast_indexing`.
         ``$CLIPGALLERY_BACKEND=torch`` keeps PyTorch.  ``warm``: the towers of a quick
         start loaded in the background at once (default: the one ``purpose`` needs; the
         others load on first use).
         """
+        from clipgallery.core.models import backends
+
         spec = self.model_spec(spec)
-        if device is None and self.device != "auto":
-            device = self.device
         indexing = purpose == "index"
-        quantize = indexing and self.fast_indexing
         preload = ("visual",) if indexing else ("textual",)
-        from clipgallery.core.models import portable
-
-        if portable.is_portable(Path(spec).expanduser()):  # converted elsewhere: no torch
-            return portable.load(Path(spec).expanduser(), int8=quantize,
-                                 warm=preload if warm is None else tuple(warm))
-        onnx_ok = os.environ.get(ENV_BACKEND, "auto") != "torch"
-        if onnx_ok and (device == "cpu" or (device is None and not _gpu_likely())):
-            from clipgallery.core.models.onnx_runtime import fast_onnx_encoder
-
-            fast = fast_onnx_encoder(
-                spec, hub_cache=self.hub_cache, store=self.onnx_store, int8=quantize,
-                warm=preload if warm is None else warm, loader=lambda: self._load_torch(spec, "cpu"),
-                tokenizer_loader=lambda: _load_tokenizer(spec))
-            if fast is not None:
-                return fast
-        enc = self._load_torch(spec, device)
-        if enc.device != "cpu" or not onnx_ok:
-            return enc
-        from clipgallery.core.models.onnx_export import onnx_encoder_for, source_files, source_key
-
-        return onnx_encoder_for(
-            enc, self.onnx_store, progress=progress, export=indexing, quantize=quantize,
-            preload=preload,
-            source=(source_key(spec, self.hub_cache), source_files(spec, enc.weights_path)))
-
-    def _load_torch(self, spec: str, device: str | None) -> Encoder:
+        options = backends.LoadOptions(
+            hub_cache=self.hub_cache, onnx_store=self.onnx_store,
+            int8=indexing and self.fast_indexing, export=indexing, preload=preload,
+            warm=preload if warm is None else tuple(warm), progress=progress)
         try:
-            from clipgallery.core.models.torch_backend import load_encoder
-        except ImportError as e:  # the lean edition: no torch, no open_clip
-            from clipgallery.core.models.portable import FULL_EDITION
-            from clipgallery.core.models.specs import ModelUnavailable
-
-            raise ModelUnavailable(f"{spec} has not been converted on this computer yet "
-                                   f"({e.name or e} is not installed). {FULL_EDITION}") from e
-
-        return load_encoder(spec, device=device, cache_dir=self.hub_cache)
+            choice = backends.select(spec, device or self.device)
+        except ValueError as e:  # an unknown device name
+            raise ModelUnavailable(str(e)) from e
+        return choice.load(spec, options)
 
     def index_for(self, encoder: Encoder) -> VectorIndex:
         return self.vector_index(encoder.model_id, encoder.dim)
