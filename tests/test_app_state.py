@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from clipgallery.app.items import FolderInfo, IndexStatus, Query, ResultSet
+from clipgallery.app.items import FolderInfo, IndexStatus, Query, ResultItem, ResultSet
 from clipgallery.app.state import AppState
+from clipgallery.core.store.catalog import INDEXED, Photo
 from tests.conftest import ROOT
 
 
@@ -106,6 +107,64 @@ def test_bad_updates_are_refused_and_observers_can_leave() -> None:
     undo()  # twice is harmless
     s.update(selection=(1,))
     assert heard == [frozenset({"selection"})] and s.selection == (1,)
+
+
+def test_status_line_follows_the_library_and_the_model() -> None:
+    s = AppState()
+    assert s.status_text() == "Opening the library…"
+    s.update(library="open", model_label="tiny-clip")
+    assert s.status_text() == "Loading the search model tiny-clip… you can browse meanwhile."
+    s.update(model="ready", searchable=1234)
+    assert s.status_text() == "Search ready · 1,234 photos searchable · model tiny-clip"
+    assert s.status_text(storage_error=True).endswith(
+        " · indexing paused: the library's disk refused a write")
+    s.update(model="failed")
+    assert s.status_text() == "Search unavailable: the model could not be loaded."
+    s.update(library="locked")
+    assert "in use" in s.status_text()
+
+
+def test_progress_while_indexing() -> None:
+    s = AppState(library="open", model="ready")
+    s.update(worker_busy=True, index_status=IndexStatus("scanning"))
+    assert s.indexing and s.progress_text() == "Checking folders for changes…"
+    s.update(index_status=IndexStatus("indexing", done=40, total=1200, rate=12.5, eta=90.0))
+    text = s.progress_text()
+    assert text.startswith("Indexing 40 of 1,200 · 12.5 photos/s · ") and text.endswith(" left")
+    assert s.progress_text(paused=True) == "Paused · Indexing 40 of 1,200"
+    s.update(worker_busy=False)
+    assert not s.indexing
+    s.update(worker_busy=True, model="loading")  # nothing is indexed without the model
+    assert not s.indexing
+
+
+def _item(i: int, best: bool, stack: int = 0) -> ResultItem:
+    photo = Photo(i, Path(f"/photos/{i}.jpg"), 1, 1, None, INDEXED)
+    members = tuple(ResultItem(Photo(100 * i + k, Path(f"/photos/{i}-{k}.jpg"), 1, 1, None,
+                                     INDEXED)) for k in range(stack))
+    return ResultItem(photo, 0.5, best, members)
+
+
+def test_results_header_and_empty_grid() -> None:
+    s = AppState()
+    assert s.results_header() == ("", "")
+    q = Query.for_text("a red circle")
+    s.update(results=ResultSet(q, [_item(1, True), _item(2, True), _item(3, False)]))
+    assert s.results_header() == ("2 best matches", "  for “a red circle”, then 1 more")
+    s.update(results=ResultSet(q, [_item(1, False)]))
+    assert s.results_header()[0] == "1 photo"
+    assert s.results_header()[1].endswith(" · no close match, nearest first")
+    s.update(results=ResultSet(Query.duplicates(), [_item(1, True, 3), _item(2, True, 2)]))
+    assert s.results_header() == ("2 groups of duplicates",
+                                  "  5 near-identical photos · click ▣ to see a group")
+    s.update(results=ResultSet(Query.browse(), []), worker_busy=True)
+    assert s.results_header() == ("All photos", "")
+    assert s.empty_text().startswith("No photos indexed yet.")
+    s.update(results=ResultSet(q, []), worker_busy=False)
+    assert s.results_header()[0] == "No photos"
+    assert s.empty_text().startswith("No photos found for") and "\n" not in s.empty_text()
+    s.update(search_error="The library is still opening.")
+    assert s.empty_text() == "The library is still opening."
 
 
 def test_no_private_reach_ins_in_the_app() -> None:

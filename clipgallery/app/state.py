@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from clipgallery.app import formatting
 from clipgallery.app.items import FolderInfo, IndexStatus, Query, ResultSet
 
 Observer = Callable[[frozenset[str]], None]
@@ -92,6 +93,83 @@ class AppState:
     def can_run(self, query: Query) -> bool:
         """Whether ``query`` can be sent now (queries by meaning wait for the model)."""
         return self.library == "open" and (not query.needs_model or self.model == "ready")
+
+
+    # -- what the window writes (plain text: tested without Qt) ----------------------
+
+    def status_text(self, storage_error: bool = False) -> str:
+        """The status bar's message."""
+        if self.library == "opening":
+            return "Opening the library…"
+        if self.library == "locked":
+            return "The library is in use by another ClipGallery."
+        if self.library == "failed":
+            return "The library cannot be opened."
+        if self.model == "loading":
+            return (f"Loading the search model{(' ' + self.model_label) if self.model_label else ''}"
+                    "… you can browse meanwhile.")
+        if self.model == "failed":
+            return "Search unavailable: the model could not be loaded."
+        text = (f"Search ready · {formatting.count(self.searchable, 'photo')} searchable"
+                f" · model {self.model_label}")
+        if storage_error:
+            text += " · indexing paused: the library's disk refused a write"
+        return text
+
+    @property
+    def indexing(self) -> bool:
+        """Photos are being checked or indexed (the status bar shows progress)."""
+        return self.worker_busy and self.index_status.phase in ("scanning", "indexing") \
+            and self.model == "ready"
+
+    def progress_text(self, paused: bool = False) -> str:
+        """The progress message while :attr:`indexing`."""
+        st = self.index_status
+        if st.phase == "scanning":
+            text = "Checking folders for changes…"
+        else:
+            text = f"Indexing {st.done:,} of {st.total:,}"
+            if st.rate > 0 and not paused:
+                text += f" · {st.rate:.1f} photos/s"
+            if st.eta is not None and st.done < st.total and not paused:
+                text += f" · {formatting.duration(st.eta)} left"
+        return "Paused · " + text if paused else text
+
+    def results_header(self) -> tuple[str, str]:
+        """The results' title and detail line, for the answer shown (:attr:`results`)."""
+        rs = self.results
+        if rs is None:
+            return "", ""
+        q, n = rs.query, len(rs.items)
+        if q.kind == Query.BROWSE:
+            return "All photos", (f"  {n:,}, newest first" if n else "")
+        if q.kind == Query.DUPLICATES:
+            return (formatting.count(n, "group of duplicates", "groups of duplicates"),
+                    f"  {sum(it.count for it in rs.items):,} near-identical photos · click ▣ "
+                    "to see a group" if n else "")
+        best = sum(1 for it in rs.items if it.best)
+        what = "for " + q.describe() if q.kind in (Query.TEXT, Query.ALBUM) else "like " + (
+            formatting.file_name(q.path) if q.path is not None else "this photo")
+        if best:
+            more = f", then {n - best:,} more" if n > best else ""
+            return formatting.count(best, "best match", "best matches"), f"  {what}{more}"
+        if n:
+            return formatting.count(n, "photo"), f"  {what} · no close match, nearest first"
+        return "No photos", f"  {what}"
+
+    def empty_text(self) -> str:
+        """What the grid says when the answer shown has no photos."""
+        q = self.results.query if self.results is not None else self.query
+        if self.search_error:
+            return self.search_error
+        if q.kind == Query.BROWSE:
+            return ("No photos indexed yet. They appear here as soon as they are indexed."
+                    if self.worker_busy else "No photos in these folders yet.")
+        text = (f"No photos found "
+                f"{('for ' + q.describe()) if q.kind in (Query.TEXT, Query.ALBUM) else ''}.")
+        if self.worker_busy:
+            text += "\nIndexing is still running: matches appear as photos are indexed."
+        return text
 
 
 def _same(a: Any, b: Any) -> bool:

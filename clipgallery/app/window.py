@@ -664,7 +664,6 @@ class MainWindow(QMainWindow):
         selected_ids = {self.results.item(r).photo.id for r in self.grid.selected_rows()
                         if self.results.item(r) is not None} if keep else set()
         self.results.set_results(result)
-        self.state.update(results=result)
         if keep:
             self._restore_view(current, selected_ids, scroll)
         else:
@@ -706,52 +705,17 @@ class MainWindow(QMainWindow):
 
     def refresh_results_view(self) -> None:
         """The rows changed: update the header line and the page shown."""
+        self.state.update(results=self.results.result_set)
         self._update_results_header()
         self._update_page()
 
     def _update_results_header(self) -> None:
-        rs = self.results.result_set
-        q = self.results.query
-        n = self.results.rowCount()
-        if rs is None:
-            self.results_title.setText("")
-            self.results_detail.setText("")
-        elif q.kind == Query.BROWSE:
-            self.results_title.setText("All photos")
-            self.results_detail.setText(f"  {n:,}, newest first" if n else "")
-        elif q.kind == Query.DUPLICATES:
-            self.results_title.setText(formatting.count(n, "group of duplicates",
-                                                        "groups of duplicates"))
-            self.results_detail.setText(f"  {sum(it.count for it in rs.items):,} near-identical "
-                                        "photos · click ▣ to see a group" if n else "")
-        else:
-            best = sum(1 for it in rs.items if it.best)
-            what = "for " + q.describe() if q.kind in (Query.TEXT, Query.ALBUM) else "like " + (
-                formatting.file_name(q.path) if q.path is not None else "this photo")
-            if best:
-                self.results_title.setText(formatting.count(best, "best match",
-                                                            "best matches"))
-                more = f", then {n - best:,} more" if n > best else ""
-                self.results_detail.setText(f"  {what}{more}")
-            elif n:
-                self.results_title.setText(formatting.count(n, "photo"))
-                self.results_detail.setText(f"  {what} · no close match, nearest first")
-            else:
-                self.results_title.setText("No photos")
-                self.results_detail.setText(f"  {what}")
-        self.clear_query_button.setVisible(q.kind != Query.BROWSE)
-        if n == 0 and rs is not None:
-            if self._search_error:
-                text = self._search_error
-            elif q.kind == Query.BROWSE:
-                text = ("No photos indexed yet. They appear here as soon as they are indexed."
-                        if self.worker_busy else "No photos in these folders yet.")
-            else:
-                text = (f"No photos found "
-                        f"{('for ' + q.describe()) if q.kind in (Query.TEXT, Query.ALBUM) else ''}.")
-                if self.worker_busy:
-                    text += "\nIndexing is still running: matches appear as photos are indexed."
-            self.empty_label.setText(text)
+        title, detail = self.state.results_header()
+        self.results_title.setText(title)
+        self.results_detail.setText(detail)
+        self.clear_query_button.setVisible(self.results.query.kind != Query.BROWSE)
+        if self.results.rowCount() == 0 and self.results.result_set is not None:
+            self.empty_label.setText(self.state.empty_text())
 
     # -- pages and status ------------------------------------------------------------------------
 
@@ -774,42 +738,17 @@ class MainWindow(QMainWindow):
         self.pages.setCurrentWidget(page)
 
     def _update_status(self) -> None:
-        st = self.index_status
-        if self.library_state == "opening":
-            text = "Opening the library…"
-        elif self.library_state == "locked":
-            text = "The library is in use by another ClipGallery."
-        elif self.library_state == "failed":
-            text = "The library cannot be opened."
-        elif self.model_state == "loading":
-            text = (f"Loading the search model{(' ' + self.model_label) if self.model_label else ''}"
-                    "… you can browse meanwhile.")
-        elif self.model_state == "failed":
-            text = "Search unavailable: the model could not be loaded."
-        else:
-            text = (f"Search ready · {formatting.count(self.searchable, 'photo')} searchable"
-                    f" · model {self.model_label}")
-            if self.worker.storage_error:
-                text += " · indexing paused: the library's disk refused a write"
-        self.status_label.setText(text)
-        indexing = self.worker_busy and st.phase in ("scanning", "indexing") \
-            and self.model_state == "ready"
+        self.status_label.setText(self.state.status_text(bool(self.worker.storage_error)))
+        indexing = self.state.indexing
         paused = self.worker.paused
         if indexing:
+            st = self.index_status
             if st.phase == "scanning":
-                ptext = "Checking folders for changes…"
                 self.progress_bar.set_range(0)
             else:
-                ptext = f"Indexing {st.done:,} of {st.total:,}"
-                if st.rate > 0 and not paused:
-                    ptext += f" · {st.rate:.1f} photos/s"
-                if st.eta is not None and st.done < st.total and not paused:
-                    ptext += f" · {formatting.duration(st.eta)} left"
                 self.progress_bar.set_range(max(1, st.total))
                 self.progress_bar.set_value(st.done)
-            if paused:
-                ptext = "Paused · " + ptext
-            self.progress_label.setText(ptext)
+            self.progress_label.setText(self.state.progress_text(paused))
         self.pause_button.setText("Resume" if paused else "Pause")
         for w in (self.progress_label, self.progress_bar, self.pause_button):
             w.setVisible(indexing)
