@@ -73,7 +73,7 @@ def tools(qtbot, tmp_path: Path):
     host = Host(tmp_path)
     qtbot.addWidget(host.grid)
     features = SearchFeatures(host, tmp_path / "catalog.db", tmp_path / "cache")
-    host_typed: SearchHost = host  # the protocol is met (checked by mypy, too)
+    host_typed: SearchHost = host  # the protocol is met
     assert host_typed is host
     yield host, features
     features.shutdown()

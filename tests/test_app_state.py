@@ -109,6 +109,21 @@ def test_bad_updates_are_refused_and_observers_can_leave() -> None:
     assert heard == [frozenset({"selection"})] and s.selection == (1,)
 
 
+def test_the_page_shown() -> None:
+    s = AppState()
+    assert s.page(has_folders=False) == "opening"
+    s.update(library="open")
+    assert s.page(has_folders=True) == "opening"  # the folder list is not known yet
+    s.update(folders=[])
+    assert s.page(has_folders=False) == "welcome"
+    assert s.page(has_folders=True) == "results"  # a folder asked for, not yet listed
+    s.update(model="failed")
+    assert s.page(has_folders=True) == "model"
+    assert s.page(has_folders=False) == "welcome"
+    s.update(library="locked")
+    assert s.page(has_folders=True) == "error"
+
+
 def test_status_line_follows_the_library_and_the_model() -> None:
     s = AppState()
     assert s.status_text() == "Opening the library…"

@@ -95,6 +95,20 @@ class AppState:
         return self.library == "open" and (not query.needs_model or self.model == "ready")
 
 
+    def page(self, has_folders: bool) -> str:
+        """Which page the window shows (unless the preview is open): "error" (the
+        library is locked or failed), "opening", "welcome" (no folder yet), "model"
+        (the model failed) or "results"."""
+        if self.library in ("locked", "failed"):
+            return "error"
+        if self.folders is None:
+            return "opening"
+        if not has_folders:
+            return "welcome"
+        if self.model == "failed":
+            return "model"
+        return "results"
+
     # -- what the window writes (plain text: tested without Qt) ----------------------
 
     def status_text(self, storage_error: bool = False) -> str:

@@ -722,16 +722,10 @@ class MainWindow(QMainWindow):
     def _update_page(self) -> None:
         if self.pages.currentWidget() is self.preview:
             return
-        if self.library_state in ("locked", "failed"):
-            page: QWidget = self.error_panel
-        elif self.folder_infos is None:
-            page = self.opening_panel
-        elif not self.sidebar.folders():
-            page = self.welcome
-        elif self.model_state == "failed":
-            page = self.model_panel
-        else:
-            page = self.results_page
+        page: QWidget = {"error": self.error_panel, "opening": self.opening_panel,
+                         "welcome": self.welcome, "model": self.model_panel,
+                         "results": self.results_page}[
+            self.state.page(has_folders=bool(self.sidebar.folders()))]
         if page is self.results_page:
             nothing = self.results.rowCount() == 0 and self.results.result_set is not None
             self.grid_stack.setCurrentWidget(self.empty_label if nothing else self.grid)
