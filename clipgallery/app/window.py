@@ -705,7 +705,8 @@ class MainWindow(QMainWindow):
 
     def refresh_results_view(self) -> None:
         """The rows changed: update the header line and the page shown."""
-        self.state.update(results=self.results.result_set)
+        self.state.update(results=self.results.result_set,
+                          selection=tuple(p.id for p in self.selected_photos()))
         self._update_results_header()
         self._update_page()
 
