@@ -279,6 +279,9 @@ def test_marking_good_and_bad_refines_the_ranking(qtbot, tmp_path, make_window):
     blue = next(r for r in range(w.results.rowCount())
                 if "_blue_circle_" in w.results.item(r).photo.path.name)
     w.grid.setCurrentIndex(w.results.index(blue))
+    # The window's state follows what is shown and selected.
+    assert w.state.selection == (w.results.item(blue).photo.id,)
+    assert w.state.results is w.results.result_set and w.state.query == w.results.query
     w.features.act_good.trigger()
     qtbot.waitUntil(lambda: len(w.results.query.good) == 1, timeout=WAIT)
     _settle(qtbot, w)

@@ -51,15 +51,21 @@ class FilterBar(QFrame):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("filterBar")
-        row = FlowLayout(self)  # wraps onto a second row in a narrow window
-        row.setContentsMargins(16, 6, 12, 6)
-        row.setSpacing(6)
+        self._build_fields()
+        self._build_row()
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(EDIT_DELAY_MS)
+        self._timer.timeout.connect(self._emit_if_valid)
+        for combo in (self.folder, self.file_type, self.orientation, self.sort):
+            combo.currentIndexChanged.connect(self._emit_if_valid)
+        for e in (self.after, self.before, self.camera, self.place):
+            e.textChanged.connect(lambda _t: self._timer.start())
+            e.returnPressed.connect(self._emit_if_valid)
+        self._last: tuple[tuple[tuple[str, str], ...], str] = ((), "relevance")
 
-        def label(text: str) -> QLabel:
-            lb = QLabel(text)
-            lb.setStyleSheet("color: #6b7078;")
-            return lb
-
+    def _build_fields(self) -> None:
+        """One widget per declared filter (named like its field), the sort and Reset."""
         self.folder = QComboBox()
         self.folder.setObjectName("filterFolder")
         self.after = QLineEdit()
@@ -97,6 +103,17 @@ class FilterBar(QFrame):
         self.reset_button.setToolTip("Clear every filter")
         self.reset_button.clicked.connect(self.reset)
 
+    def _build_row(self) -> None:
+        """Lay the widgets out in a row that wraps onto a second one in a narrow window."""
+        row = FlowLayout(self)
+        row.setContentsMargins(16, 6, 12, 6)
+        row.setSpacing(6)
+
+        def label(text: str) -> QLabel:
+            lb = QLabel(text)
+            lb.setStyleSheet("color: #6b7078;")
+            return lb
+
         for w in (self.folder, label("Taken"), self.after, label("–"), self.before,
                   self.camera, self.place, self.file_type, self.orientation):
             row.addWidget(w)
@@ -106,17 +123,6 @@ class FilterBar(QFrame):
         for combo in (self.folder, self.file_type, self.orientation, self.sort):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
             combo.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
-
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(EDIT_DELAY_MS)
-        self._timer.timeout.connect(self._emit_if_valid)
-        for combo in (self.folder, self.file_type, self.orientation, self.sort):
-            combo.currentIndexChanged.connect(self._emit_if_valid)
-        for e in (self.after, self.before, self.camera, self.place):
-            e.textChanged.connect(lambda _t: self._timer.start())
-            e.returnPressed.connect(self._emit_if_valid)
-        self._last: tuple[tuple[tuple[str, str], ...], str] = ((), "relevance")
 
     def _declare_fields(self) -> None:
         """Name, tooltip, placeholder or empty choice of each declared filter's widget."""

@@ -3,7 +3,7 @@
 Runs in: the UI thread.  Every slow step (listing what is installed, downloading,
 checking and copying an imported file) runs in a :class:`~.model_jobs.ModelJob`
 thread and comes back by signals; switching the library's model is asked of the
-indexing worker (``MainWindow.use_model``), which re-encodes in the background while
+indexing worker (the ``use_requested`` signal; the window owns the dialog and asks), which re-encodes in the background while
 search keeps the old vectors.  No dialog here blocks in ``exec()``: each is opened
 with ``open()`` so the window (and the tests driving it) keep running.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -37,9 +36,6 @@ from PySide6.QtWidgets import (
 from clipgallery.app import model_jobs
 from clipgallery.app.model_jobs import ModelJob, ModelsInfo
 from clipgallery.core.store.paths import LibraryPaths
-
-if TYPE_CHECKING:
-    from clipgallery.app.window import MainWindow
 
 
 def _mb(n: float) -> str:
@@ -499,23 +495,3 @@ class ModelsDialog(QDialog):
             self.error_box = _error_box(self, "The model cannot be used", error,
                                         "useModelError")
         self.refresh()
-
-
-def open_models_dialog(window: MainWindow) -> ModelsDialog:
-    """File ▸ Models…: one dialog per window, refreshed each time it is shown."""
-    dlg = getattr(window, "models_dialog", None)
-    if dlg is None:
-        dlg = ModelsDialog(window.paths, window)
-        dlg.use_requested.connect(window.use_model)
-        window.worker.model_switch_done.connect(dlg.switch_done)
-        window.worker.model_ready.connect(dlg.model_ready)  # e.g. a switch completed
-        window.models_dialog = dlg
-    dlg.refresh()
-    dlg.show()
-    dlg.raise_()
-    return dlg
-
-
-def import_model_file(window: MainWindow) -> ImportDialog:
-    """File ▸ Import Model File…: the Models dialog's import, opened directly."""
-    return open_models_dialog(window).import_file()

@@ -82,6 +82,17 @@ class PreviewPage(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.setSpacing(0)
+        outer.addWidget(self._build_bar())
+        body = QHBoxLayout()
+        body.setContentsMargins(0, 0, 0, 0)
+        body.setSpacing(0)
+        self.canvas = ImageCanvas()
+        body.addWidget(self.canvas, 1)
+        body.addWidget(self._build_info())
+        outer.addLayout(body, 1)
+
+    def _build_bar(self) -> QFrame:
+        """The bar above the photo: back, the file name, its position, previous / next."""
         bar = QFrame()
         bar.setObjectName("previewBar")
         bl = QHBoxLayout(bar)
@@ -114,13 +125,10 @@ class PreviewPage(QWidget):
         bl.addSpacing(8)
         bl.addWidget(self.prev_button)
         bl.addWidget(self.next_button)
-        outer.addWidget(bar)
+        return bar
 
-        body = QHBoxLayout()
-        body.setContentsMargins(0, 0, 0, 0)
-        body.setSpacing(0)
-        self.canvas = ImageCanvas()
-        body.addWidget(self.canvas, 1)
+    def _build_info(self) -> QFrame:
+        """The details beside the photo: one titled row per field."""
         info = QFrame()
         info.setObjectName("previewInfo")
         info.setFixedWidth(270)
@@ -139,8 +147,13 @@ class PreviewPage(QWidget):
             form.addRow(label, value)
             self.fields[name] = value
         form.setRowVisible(self.fields["Place"], False)  # shown for photos with a place
-        body.addWidget(info)
-        outer.addLayout(body, 1)
+        return info
+
+    def insert_field(self, row: int, title: str, value: QLabel) -> None:
+        """Add a detail row (e.g. the photo's labels) at ``row`` of the details."""
+        label = QLabel(title.upper())
+        label.setObjectName("previewLabel")
+        self.form.insertRow(row, label, value)
 
     # -- showing a photo --------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from clipgallery.app.items import ResultItem
 from clipgallery.app.results_model import ResultsModel, ScoreRole, StateRole
 
 LABEL_LINES = 1
@@ -66,51 +67,70 @@ class ThumbnailDelegate(QStyledItemDelegate):
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-        rect: QRect = option.rect.adjusted(3, 3, -3, -3)
-        selected = bool(option.state & QStyle.StateFlag.State_Selected)
-        hovered = bool(option.state & QStyle.StateFlag.State_MouseOver)
-        pal = option.palette
-        if selected:
-            hl = pal.color(QPalette.ColorRole.Highlight)
-            fill = QColor(hl)
-            fill.setAlpha(60)
-            painter.setPen(QPen(hl, 2))
-            painter.setBrush(fill)
-            painter.drawRoundedRect(rect, 6, 6)
-        elif hovered:
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(QColor(0, 0, 0, 18))
-            painter.drawRoundedRect(rect, 6, 6)
+        self._paint_cell(painter, option)
         side = self.view.thumbnail_size
         box = QRect(option.rect.left() + PADDING, option.rect.top() + PADDING, side, side)
         pm = index.data(Qt.ItemDataRole.DecorationRole)
         m0 = self.view.results_model()
         it0 = m0.item(index.row()) if m0 is not None else None
-        if isinstance(pm, QPixmap) and not pm.isNull() and it0 is not None and it0.count > 1:
-            # A stack: two cards peek out behind the picture.
-            under = self.image_rect(option.rect, pm.deviceIndependentSize().toSize())
-            painter.setPen(QPen(QColor(0, 0, 0, 60), 1))
-            for k, shade in ((6, 215), (3, 235)):
-                painter.setBrush(QColor(shade, shade, shade))
-                painter.drawRect(under.translated(k, -k).adjusted(0, 0, -1, -1))
+        stacked = it0 is not None and it0.count > 1
         if isinstance(pm, QPixmap) and not pm.isNull():
-            size = pm.deviceIndependentSize().toSize()
-            size.scale(box.size(), Qt.AspectRatioMode.KeepAspectRatio)
-            target = QRect(0, 0, size.width(), size.height())
-            target.moveCenter(box.center())
-            painter.drawPixmap(target, pm)
-            if index.data(StateRole) == "ready":
-                painter.setPen(QPen(QColor(0, 0, 0, 28), 1))
-                painter.setBrush(Qt.BrushStyle.NoBrush)
-                painter.drawRect(target.adjusted(0, 0, -1, -1))
-        if it0 is not None and it0.count > 1:  # a stack of near-identical photos
-            size = QSize(it0.photo.width or 0, it0.photo.height or 0)
-            badge = self.badge_rect(option.rect, it0.count, size)
+            if stacked:  # two cards peek out behind the picture
+                self._paint_cards(painter, option.rect, pm)
+            self._paint_picture(painter, box, pm, index.data(StateRole) == "ready")
+        if stacked:  # a stack of near-identical photos: its count
+            assert it0 is not None
+            self._paint_badge(painter, option.rect, it0)
+        self._paint_name(painter, option, index, box)
+        painter.restore()
+
+    def _paint_cell(self, painter: QPainter, option: QStyleOptionViewItem) -> None:
+        """The cell's background: a frame when selected, a shade under the mouse."""
+        rect: QRect = option.rect.adjusted(3, 3, -3, -3)
+        if option.state & QStyle.StateFlag.State_Selected:
+            hl = option.palette.color(QPalette.ColorRole.Highlight)
+            fill = QColor(hl)
+            fill.setAlpha(60)
+            painter.setPen(QPen(hl, 2))
+            painter.setBrush(fill)
+            painter.drawRoundedRect(rect, 6, 6)
+        elif option.state & QStyle.StateFlag.State_MouseOver:
             painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(QColor(20, 24, 32, 210))
-            painter.drawRoundedRect(badge, badge.height() / 2, badge.height() / 2)
-            painter.setPen(QColor("white"))
-            painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, f"▣ {it0.count}")
+            painter.setBrush(QColor(0, 0, 0, 18))
+            painter.drawRoundedRect(rect, 6, 6)
+
+    def _paint_cards(self, painter: QPainter, cell: QRect, pm: QPixmap) -> None:
+        under = self.image_rect(cell, pm.deviceIndependentSize().toSize())
+        painter.setPen(QPen(QColor(0, 0, 0, 60), 1))
+        for k, shade in ((6, 215), (3, 235)):
+            painter.setBrush(QColor(shade, shade, shade))
+            painter.drawRect(under.translated(k, -k).adjusted(0, 0, -1, -1))
+
+    @staticmethod
+    def _paint_picture(painter: QPainter, box: QRect, pm: QPixmap, ready: bool) -> None:
+        """The thumbnail fitted and centred in ``box``; a thin frame once it is loaded."""
+        size = pm.deviceIndependentSize().toSize()
+        size.scale(box.size(), Qt.AspectRatioMode.KeepAspectRatio)
+        target = QRect(0, 0, size.width(), size.height())
+        target.moveCenter(box.center())
+        painter.drawPixmap(target, pm)
+        if ready:
+            painter.setPen(QPen(QColor(0, 0, 0, 28), 1))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRect(target.adjusted(0, 0, -1, -1))
+
+    def _paint_badge(self, painter: QPainter, cell: QRect, item: ResultItem) -> None:
+        size = QSize(item.photo.width or 0, item.photo.height or 0)
+        badge = self.badge_rect(cell, item.count, size)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(20, 24, 32, 210))
+        painter.drawRoundedRect(badge, badge.height() / 2, badge.height() / 2)
+        painter.setPen(QColor("white"))
+        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, f"▣ {item.count}")
+
+    def _paint_name(self, painter: QPainter, option: QStyleOptionViewItem,
+                    index: QModelIndex | QPersistentModelIndex, box: QRect) -> None:
+        """The file name under the picture (with the score when scores are shown)."""
         fm = option.fontMetrics
         text_rect = QRect(option.rect.left() + PADDING, box.bottom() + 4,
                           option.rect.width() - 2 * PADDING, fm.height())
@@ -118,10 +138,9 @@ class ThumbnailDelegate(QStyledItemDelegate):
         score = index.data(ScoreRole)
         if self.show_scores and score is not None:
             name = f"{score:.2f}  {name}"
-        painter.setPen(pal.color(QPalette.ColorRole.Text))
+        painter.setPen(option.palette.color(QPalette.ColorRole.Text))
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
                          fm.elidedText(name, Qt.TextElideMode.ElideMiddle, text_rect.width()))
-        painter.restore()
 
 
 class ResultsView(QListView):

@@ -1,19 +1,22 @@
 """Search that photographers trust: filters, "show more", stacks, labels, smart albums
-and good / bad marks, wired into the main window.
+and good / bad marks.
 
-Runs in: the UI thread.  :class:`SearchFeatures` adds its widgets to a
-:class:`~clipgallery.app.window.MainWindow` (a filter row, header buttons, the albums
-list, photo actions, a "In this photo" row in the preview) and owns the
-:class:`~clipgallery.app.library_tasks.LibraryTasks` thread (labels, albums).  The
-window asks it to build queries (:meth:`compose`) and to lay out each answer before it
-is shown (:meth:`present`: the hidden tail and expanded stacks).
+Runs in: the UI thread.  :class:`SearchFeatures` makes its widgets (a filter row and its
+button, header buttons, the albums list, photo actions, an "In this photo" value for the
+preview), which the window places in its own layouts, and owns the
+:class:`~clipgallery.app.library_tasks.LibraryTasks` thread (labels, albums).  It hears
+the library's news through the window's :class:`~clipgallery.app.state.AppState` and
+talks to the window through the small :class:`SearchHost` protocol only.  The window
+asks it to build queries (:meth:`SearchFeatures.compose`) and to lay out each answer
+before it is shown (:meth:`SearchFeatures.present`: the hidden tail and expanded stacks).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QEvent, QObject, QRect, QSize, Qt
 from PySide6.QtGui import QAction, QKeySequence, QMouseEvent
@@ -25,16 +28,50 @@ from clipgallery.app.items import Query, ResultItem, ResultSet
 from clipgallery.app.library_tasks import LibraryTasks
 
 if TYPE_CHECKING:
-    from clipgallery.app.window import MainWindow
+    from clipgallery.app.results_model import ResultsModel
+    from clipgallery.app.results_view import ResultsView
+    from clipgallery.app.state import AppState
+    from clipgallery.core.store.catalog import Photo
+
+
+class SearchHost(Protocol):
+    """What :class:`SearchFeatures` needs of its window (and nothing more)."""
+
+    state: AppState
+    interactive: bool  # False: no dialogs (screenshots)
+    grid: ResultsView
+    results: ResultsModel
+
+    def set_query(self, query: Query) -> None: ...
+
+    def search_now(self) -> None: ...
+
+    def show_message(self, message: str) -> None: ...
+
+    def target_photos(self) -> list[Photo]:
+        """The previewed photo, else the selected ones."""
+        ...
+
+    def previewed_photo_id(self) -> int | None: ...
+
+    def clear_search_text(self) -> None:
+        """Empty the search bar without searching."""
+        ...
+
+    def refresh_results_view(self) -> None:
+        """The rows changed (not the query): update the header and the page."""
+        ...
 
 
 class SearchFeatures(QObject):
     """The search tools of one main window."""
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.w = window
-        self.tasks = LibraryTasks(window.paths.catalog, window.paths.cache, self)
+    def __init__(self, host: SearchHost, catalog_path: Path, cache_dir: Path | None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.host = host
+        self.state = host.state
+        self.tasks = LibraryTasks(catalog_path, cache_dir, self)
         self.labels: dict[int, list[tuple[str, float]]] = {}
         self.albums: list[object] = []
         self._raw: ResultSet | None = None  # the latest answer, as the search thread sent it
@@ -47,24 +84,19 @@ class SearchFeatures(QObject):
         self._build_actions()
         self._build_preview()
 
-        wk = window.worker
-        wk.library_opened.connect(self._on_library_opened)
-        wk.model_ready.connect(self._on_model_ready)
-        wk.folders_changed.connect(self._on_folders)
+        self.state.observe(self._on_state)
         self.tasks.labels_ready.connect(self._on_labels)
         self.tasks.labels_failed.connect(self._on_labels_failed)
         self.tasks.albums_changed.connect(self._on_albums)
         self.tasks.album_saved.connect(self._on_album_saved)
-        self.tasks.album_failed.connect(window.show_message)
+        self.tasks.album_failed.connect(host.show_message)
 
-    # -- building ----------------------------------------------------------------------
+    # -- building (the window places these widgets) --------------------------------------
 
     def _build_filters(self) -> None:
-        w = self.w
         self.filter_bar = FilterBar()
         self.filter_bar.setVisible(False)
         self.filter_bar.changed.connect(self._on_filters_changed)
-        w.results_page.layout().insertWidget(0, self.filter_bar)  # type: ignore[union-attr]
         self.filter_button = QToolButton()
         self.filter_button.setObjectName("filterButton")
         self.filter_button.setText("Filters")
@@ -73,19 +105,8 @@ class SearchFeatures(QObject):
         self.filter_button.setToolTip("Restrict the search to a folder, dates, a camera, a "
                                       "file type or an orientation; sort by date")
         self.filter_button.toggled.connect(self.filter_bar.setVisible)
-        tb = w.toolbar
-        actions = tb.actions()
-        at = next((i for i, a in enumerate(actions) if tb.widgetForAction(a) is w.search_edit),
-                  len(actions) - 1)
-        if at + 1 < len(actions):
-            tb.insertWidget(actions[at + 1], self.filter_button)
-        else:
-            tb.addWidget(self.filter_button)
 
     def _build_header(self) -> None:
-        w = self.w
-        header = w.results_title.parentWidget().layout()
-        at = header.indexOf(w.clear_query_button)
         self.more_button = QToolButton()
         self.more_button.setObjectName("showMoreButton")
         self.more_button.setAutoRaise(True)
@@ -106,50 +127,43 @@ class SearchFeatures(QObject):
                                     "that updates as photos are added")
         self.save_button.clicked.connect(lambda: self.save_album())
         self.save_button.setVisible(False)
-        for i, b in enumerate((self.more_button, self.marks_button, self.save_button)):
-            header.insertWidget(at + i, b)  # type: ignore[attr-defined]
-        w.results.modelReset.connect(self._update_header)
+        self.header_buttons = (self.more_button, self.marks_button, self.save_button)
+        self.host.results.modelReset.connect(self._update_header)
 
     def _build_albums(self) -> None:
         self.albums_list = AlbumsSidebar()
         self.albums_list.album_clicked.connect(self.open_album)
         self.albums_list.remove_requested.connect(self.tasks.request_remove_album)
         self.albums_list.duplicates_clicked.connect(self.show_duplicates)
-        self.w.sidebar.layout().addWidget(self.albums_list)  # type: ignore[union-attr]
 
     def _build_actions(self) -> None:
-        w = self.w
+        """The photo actions (the window adds them to its grid and context menu)."""
+        host = self.host
         self.act_good = self._action("Mark as Good Match", "G", lambda: self.mark(True),
                                      "More like this: refine the search (G)")
         self.act_bad = self._action("Mark as Bad Match", "B", lambda: self.mark(False),
                                     "Less like this: drop it and refine the search (B)")
         self.act_expand = self._action("Expand Stack", "E", self.toggle_stack,
                                        "Show every photo of a stack of near-identical ones (E)")
-        w.photo_actions += [self.act_good, self.act_bad, self.act_expand]
-        w.grid.viewport().installEventFilter(self)
-        w.grid.selectionModel().selectionChanged.connect(self._update_actions)
-        w.results.modelReset.connect(self._update_actions)
+        self.photo_actions = [self.act_good, self.act_bad, self.act_expand]
+        host.grid.selectionModel().selectionChanged.connect(self._update_actions)
+        host.results.modelReset.connect(self._update_actions)
         self._update_actions()
 
     def _action(self, text: str, key: str, slot, tip: str) -> QAction:
-        a = QAction(text, self.w.grid)
+        a = QAction(text, self)
         a.setShortcut(QKeySequence(key))
-        a.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        a.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)  # while the grid has focus
         a.setToolTip(tip)
         a.setStatusTip(tip)
         a.triggered.connect(lambda _checked=False: slot())
-        self.w.grid.addAction(a)
         return a
 
     def _build_preview(self) -> None:
-        form = self.w.preview.fields["Path"].parentWidget().layout()
         self.labels_value = QLabel("–")
         self.labels_value.setObjectName("previewValue")
         self.labels_value.setWordWrap(True)
         self.labels_value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        title = QLabel("IN THIS PHOTO")
-        title.setObjectName("previewLabel")
-        form.insertRow(0, title, self.labels_value)  # type: ignore[attr-defined]
 
     def shutdown(self) -> None:
         self.tasks.stop()
@@ -174,14 +188,14 @@ class SearchFeatures(QObject):
     def _on_filters_changed(self) -> None:
         n = self.filter_bar.active_count()
         self.filter_button.setText(f"Filters ({n})" if n else "Filters")
-        q = self.w.query
+        q = self.state.query
         if q.kind == Query.ALBUM:  # the album's own filters gave way to these
             self.albums_list.select(None)
         if q.kind in (Query.IMAGE, Query.SIMILAR):  # keep searching by the photo
-            self.w.set_query(dataclasses.replace(q, filters=self.filter_bar.filters(),
-                                                 sort=self.filter_bar.sort_order()))
+            self.host.set_query(dataclasses.replace(q, filters=self.filter_bar.filters(),
+                                                    sort=self.filter_bar.sort_order()))
         else:
-            self.w.search_now()
+            self.host.search_now()
 
     def reset_filters(self) -> None:
         self.filter_bar.set_state({}, "relevance")
@@ -218,16 +232,15 @@ class SearchFeatures(QObject):
     def _reshow(self) -> None:
         if self._raw is None:
             return
-        w = self.w
-        scroll = w.grid.verticalScrollBar().value()
-        current = w.grid.current_row()
-        w.results.set_results(self.present(self._raw))
-        if 0 <= current < w.results.rowCount():
-            w.grid.setCurrentIndex(w.results.index(current))
-        w.grid.doItemsLayout()
-        w.grid.verticalScrollBar().setValue(scroll)
-        w._update_results_header()
-        w._update_page()
+        grid, results = self.host.grid, self.host.results
+        scroll = grid.verticalScrollBar().value()
+        current = grid.current_row()
+        results.set_results(self.present(self._raw))
+        if 0 <= current < results.rowCount():
+            grid.setCurrentIndex(results.index(current))
+        grid.doItemsLayout()
+        grid.verticalScrollBar().setValue(scroll)
+        self.host.refresh_results_view()
 
     def show_more(self) -> None:
         """Show the matches below this query's cut-off too."""
@@ -236,12 +249,12 @@ class SearchFeatures(QObject):
             self._reshow()
 
     def hidden_count(self) -> int:
-        rs = self.w.results.result_set
+        rs = self.host.results.result_set
         return len(rs.more) if rs is not None else 0
 
     def _update_header(self) -> None:
-        rs = self.w.results.result_set
-        q = self.w.results.query
+        rs = self.host.results.result_set
+        q = self.host.results.query
         more = len(rs.more) if rs is not None else 0
         self.more_button.setText(f"Show {more:,} more")
         self.more_button.setVisible(more > 0)
@@ -258,9 +271,9 @@ class SearchFeatures(QObject):
 
     def toggle_stack(self, row: int | None = None) -> None:
         """Open the stack at ``row`` (the current row) into its photos, or close it."""
-        w = self.w
-        row = w.grid.current_row() if row is None else row
-        item = w.results.item(row)
+        grid, results = self.host.grid, self.host.results
+        row = grid.current_row() if row is None else row
+        item = results.item(row)
         if item is None or self._raw is None:
             return
         opened = self._expanded[1]
@@ -278,20 +291,21 @@ class SearchFeatures(QObject):
 
     def badge_rect(self, row: int) -> QRect:
         """Where the count badge of the stack at ``row`` is painted (viewport pixels)."""
-        item = self.w.results.item(row)
+        grid, results = self.host.grid, self.host.results
+        item = results.item(row)
         if item is None or not item.stack:
             return QRect()
         size = QSize(item.photo.width or 0, item.photo.height or 0)
-        return self.w.grid.delegate.badge_rect(
-            self.w.grid.visualRect(self.w.results.index(row)), item.count, size)
+        return grid.delegate.badge_rect(grid.visualRect(results.index(row)), item.count, size)
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802
-        # A click on a stack's count badge opens the stack.
+        # On the grid's viewport (the window installs it): a click on a stack's count
+        # badge opens the stack.
         if event.type() == QEvent.Type.MouseButtonRelease and isinstance(event, QMouseEvent) \
                 and event.button() == Qt.MouseButton.LeftButton:
             pos = event.position().toPoint()
-            ix = self.w.grid.indexAt(pos)
-            item = self.w.results.item(ix.row()) if ix.isValid() else None
+            ix = self.host.grid.indexAt(pos)
+            item = self.host.results.item(ix.row()) if ix.isValid() else None
             if item is not None and item.stack and self.badge_rect(ix.row()).contains(pos):
                 self.toggle_stack(ix.row())
                 return True
@@ -301,32 +315,29 @@ class SearchFeatures(QObject):
 
     def mark(self, good: bool, photo_ids: list[int] | None = None) -> None:
         """Mark photos (the selected ones) as good or bad matches and search again."""
-        w = self.w
-        ids = photo_ids if photo_ids is not None else [p.id for p in w._target_photos()]
+        ids = photo_ids if photo_ids is not None else [p.id for p in self.host.target_photos()]
         if not ids:
             return
-        q = w.query
+        q = self.state.query
         if q.kind == Query.BROWSE:
             q = Query(Query.TEXT, "")
         g = [i for i in q.good if i not in ids]
         b = [i for i in q.bad if i not in ids]
         (g if good else b).extend(i for i in ids if i not in (g if good else b))
-        w.set_query(dataclasses.replace(q, good=tuple(g), bad=tuple(b)))
+        self.host.set_query(dataclasses.replace(q, good=tuple(g), bad=tuple(b)))
 
     def clear_marks(self) -> None:
-        q = self.w.query
-        q = dataclasses.replace(q, good=(), bad=())
+        q = dataclasses.replace(self.state.query, good=(), bad=())
         if q.kind == Query.TEXT and not q.text and not q.filters:
             q = Query.browse()
-        self.w.set_query(q)
+        self.host.set_query(q)
 
     def _update_actions(self, *_args: object) -> None:
-        w = self.w
-        rows = w.grid.selected_rows()
-        ready = w.model_state == "ready"
+        rows = self.host.grid.selected_rows()
+        ready = self.state.model == "ready"
         self.act_good.setEnabled(bool(rows) and ready)
         self.act_bad.setEnabled(bool(rows) and ready)
-        item = w.results.item(rows[0]) if rows else None
+        item = self.host.results.item(rows[0]) if rows else None
         stacked = item is not None and (bool(item.stack) or self._in_open_stack(item))
         self.act_expand.setEnabled(stacked)
         self.act_expand.setText("Collapse Stack" if stacked and item is not None
@@ -350,13 +361,11 @@ class SearchFeatures(QObject):
 
     def _on_labels(self, photo_id: int, labels: list[tuple[str, float]]) -> None:
         self.labels[photo_id] = labels
-        item = self.w.preview.item
-        if item is not None and item.photo.id == photo_id:
+        if self.host.previewed_photo_id() == photo_id:
             self._show_labels(labels)
 
     def _on_labels_failed(self, photo_id: int, message: str) -> None:
-        item = self.w.preview.item
-        if item is not None and item.photo.id == photo_id:
+        if self.host.previewed_photo_id() == photo_id:
             self.labels_value.setText(message)
 
     def _show_labels(self, labels: list[tuple[str, float]]) -> None:
@@ -369,39 +378,39 @@ class SearchFeatures(QObject):
 
     # -- albums ------------------------------------------------------------------------
 
-    def _on_library_opened(self, _paths: object) -> None:
-        if not self.tasks.isRunning():
-            self.tasks.start()
-        self.tasks.request_albums()
-
-    def _on_model_ready(self, encoder: object, index: object, _label: str) -> None:
-        self.tasks.set_engine(encoder, index)  # type: ignore[arg-type]
-        self._update_actions()
-
-    def _on_folders(self, infos: list[object]) -> None:
-        self.filter_bar.set_folders([i.path for i in infos])  # type: ignore[attr-defined]
+    def _on_state(self, changed: frozenset[str]) -> None:
+        st = self.state
+        if "library" in changed and st.library == "open":
+            if not self.tasks.isRunning():
+                self.tasks.start()
+            self.tasks.request_albums()
+        if "engine" in changed and st.engine is not None:
+            self.tasks.set_engine(*st.engine)
+        if "model" in changed:
+            self._update_actions()
+        if "folders" in changed and st.folders is not None:
+            self.filter_bar.set_folders([i.path for i in st.folders])
 
     def _on_albums(self, albums: list[object]) -> None:
         self.albums = list(albums)
         self.albums_list.set_albums(self.albums)
-        q = self.w.query
+        q = self.state.query
         if q.kind == Query.ALBUM:
             self.albums_list.select(q.text)
 
     def _on_album_saved(self, name: str) -> None:
-        self.w.show_message(f"Saved the album “{name}”. It updates as photos are added.")
+        self.host.show_message(f"Saved the album “{name}”. It updates as photos are added.")
 
     def save_album(self, name: str | None = None) -> None:
         """Save the current search (with its filters, sort and marks) as a smart album."""
-        w = self.w
-        q = w.query
+        q = self.state.query
         if q.kind not in (Query.TEXT, Query.IMAGE, Query.SIMILAR):
             return
         if name is None:
-            if not w.interactive:
+            if not self.host.interactive:
                 return
             suggestion = q.text or (os.fsdecode(q.path.stem) if q.path else "")
-            name, ok = QInputDialog.getText(w, "Save as Album", "Album name:", text=suggestion)
+            name, ok = QInputDialog.getText(self.save_button.window(), "Save as Album", "Album name:", text=suggestion)
             if not ok or not name.strip():
                 return
         image: str | int | None = None
@@ -414,21 +423,15 @@ class SearchFeatures(QObject):
 
     def show_duplicates(self) -> None:
         """Near-identical photos of the library (of the chosen folder), grouped."""
-        w = self.w
-        w.search_edit.blockSignals(True)
-        w.search_edit.clear()
-        w.search_edit.blockSignals(False)
+        self.host.clear_search_text()
         folder = dict(self.filter_bar.filters()).get("folder")
         self.albums_list.select(None)
-        w.set_query(dataclasses.replace(Query.duplicates(),
+        self.host.set_query(dataclasses.replace(Query.duplicates(),
                                         filters=(("folder", folder),) if folder else ()))
 
     def open_album(self, name: str) -> None:
         """Show a smart album (its search runs again now)."""
-        w = self.w
-        w.search_edit.blockSignals(True)
-        w.search_edit.clear()
-        w.search_edit.blockSignals(False)
+        self.host.clear_search_text()
         self.reset_filters()
         self.albums_list.select(name)
-        w.set_query(Query.album(name))
+        self.host.set_query(Query.album(name))

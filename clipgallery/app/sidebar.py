@@ -165,6 +165,10 @@ class FolderSidebar(QWidget):
                              + formatting.count(len(infos), "folder") if infos else "")
         self.remove_button.setEnabled(self.selected_folder() is not None)
 
+    def add_section(self, widget: QWidget) -> None:
+        """Add a section (e.g. the smart albums) below the folders."""
+        self.layout().addWidget(widget)  # type: ignore[union-attr]
+
     def folders(self) -> list[FolderInfo]:
         return list(self._infos)
 

@@ -1,9 +1,13 @@
 """The main window: toolbar with the search bar, folder sidebar, thumbnail grid, preview.
 
-Runs in: the UI thread.  It owns the widgets and the app's visible state, starts the
-indexing worker's thread and the search thread, and hears from them by signals only.
-It never touches the library's writer connection, never imports torch, and never
-waits on a worker (except for a bounded wait when the window closes).
+Runs in: the UI thread.  It owns the widgets, starts the indexing worker's thread and
+the search thread, and hears from them by signals only; what it learns goes into its
+:class:`~clipgallery.app.state.AppState` (``self.state``), which its pages, status bar
+and the search tools (:class:`~clipgallery.app.search_features.SearchFeatures`, through
+the :class:`~clipgallery.app.search_features.SearchHost` protocol) observe.  The window
+places every widget in its own layouts and owns the Models dialog.  It never touches the
+library's writer connection, never imports torch, and never waits on a worker (except
+for a bounded wait when the window closes).
 """
 
 from __future__ import annotations
@@ -44,10 +48,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from clipgallery.app import desktop, formatting, models_dialog, single_instance
+from clipgallery.app import desktop, formatting, single_instance
 from clipgallery.app.image_loader import PreviewLoader, ThumbnailLoader
 from clipgallery.app.indexing_worker import IndexingWorker
 from clipgallery.app.items import QUEUED, FolderInfo, IndexStatus, Query, ResultSet
+from clipgallery.app.models_dialog import ImportDialog, ModelsDialog
 from clipgallery.app.panels import MessagePanel, model_error_panel, welcome_panel
 from clipgallery.app.preview import PreviewPage
 from clipgallery.app.progress_strip import ProgressStrip
@@ -57,6 +62,7 @@ from clipgallery.app.search_features import SearchFeatures
 from clipgallery.app.search_worker import SearchWorker
 from clipgallery.app.settings import THUMB_MAX, THUMB_MIN, WindowSettings
 from clipgallery.app.sidebar import FolderSidebar
+from clipgallery.app.state import AppState
 from clipgallery.app.thumbnail_cache import ThumbnailCache
 from clipgallery.app.understood_chips import UnderstoodChips, without_words
 from clipgallery.core.photos import formats
@@ -70,6 +76,22 @@ log = logging.getLogger(__name__)
 SEARCH_DELAY_MS = 250  # results as you type, after this pause
 REFRESH_MS = 1000  # re-run the query at most this often while photos are being indexed
 STATUS_MESSAGE_MS = 8000
+
+# Which of the state's fields the status bar and the page shown depend on.
+_STATUS_FIELDS = frozenset({"library", "model", "model_label", "index_status", "worker_busy",
+                            "searchable"})
+_PAGE_FIELDS = frozenset({"library", "model"})  # and the folders shown: see _show_folders
+
+
+def _mirrored(name: str) -> property:
+    """A window attribute that is a field of its :class:`AppState` (read and written)."""
+    def get(self: MainWindow):  # noqa: ANN202
+        return getattr(self.state, name)
+
+    def set_(self: MainWindow, value: object) -> None:
+        self.state.update(**{name: value})
+
+    return property(get, set_, doc=f"``self.state.{name}``")
 
 
 class MainWindow(QMainWindow):
@@ -99,25 +121,14 @@ class MainWindow(QMainWindow):
         self.preview_loader = PreviewLoader()
         self.results = ResultsModel(self.thumbnail_loader, self)
         self.search = SearchWorker(self.paths.catalog, self)
-
-        # State shown by the window.
-        self.library_state = "opening"  # "open" | "locked" | "failed"
-        self.model_state = "loading"  # "ready" | "failed"
-        self.model_label = ""
-        self.model_error = ""
-        self.folder_infos: list[FolderInfo] | None = None  # None: not known yet
+        self.state = AppState(query=Query.for_text(query or ""))
         self._adding: set[Path] = set()  # asked for, not yet handled by the worker
         self._removing: set[Path] = set()
-        self.index_status = IndexStatus("loading")
-        self.worker_busy = True
-        self.searchable = 0
-        self.query = Query.for_text(query or "")
         self._ticket = 0  # the latest search asked for
         self._ticket_done = -1  # the latest search answered (or failed)
-        self._search_error = ""
         self._shut_down = False
         self.exit_code = 0
-        self.models_dialog: models_dialog.ModelsDialog | None = None
+        self.models_dialog: ModelsDialog | None = None  # made on first use, owned here
         self.instance_server: single_instance.InstanceServer | None = None
         self.storage_box: QMessageBox | None = None
 
@@ -128,20 +139,16 @@ class MainWindow(QMainWindow):
         self._connect_worker()
         self.search.finished_search.connect(self._on_search_finished)
         self.search.failed_search.connect(self._on_search_failed)
-
-        self._search_timer = QTimer(self)
-        self._search_timer.setSingleShot(True)
-        self._search_timer.setInterval(SEARCH_DELAY_MS)
-        self._search_timer.timeout.connect(self.search_now)
-        self._refresh_timer = QTimer(self)
-        self._refresh_timer.setSingleShot(True)
-        self._refresh_timer.setInterval(REFRESH_MS)
-        self._refresh_timer.timeout.connect(self._refresh_results)
+        self._search_timer = self._timer(SEARCH_DELAY_MS, self.search_now)
+        self._refresh_timer = self._timer(REFRESH_MS, self._refresh_results)
 
         self._build_actions()
         self._build_ui()
         self._build_menus()
-        self.features = SearchFeatures(self)  # filters, stacks, labels, albums, marks
+        self.state.observe(self._on_state)
+        # Filters, stacks, labels, albums, marks: their widgets go into our layouts.
+        self.features = SearchFeatures(self, self.paths.catalog, self.paths.cache, self)
+        self._place_features()
         self._restore_settings()
         if query:
             self.search_edit.blockSignals(True)
@@ -150,6 +157,31 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self._update_page()
         self._update_status()
+
+    # The state, as attributes (the window's tests and the screenshot driver read them).
+    library_state = _mirrored("library")  # "opening" | "open" | "locked" | "failed"
+    model_state = _mirrored("model")  # "loading" | "ready" | "failed"
+    model_label = _mirrored("model_label")
+    model_error = _mirrored("model_error")
+    folder_infos = _mirrored("folders")  # None: not known yet
+    index_status = _mirrored("index_status")
+    worker_busy = _mirrored("worker_busy")
+    searchable = _mirrored("searchable")
+    query = _mirrored("query")
+    _search_error = _mirrored("search_error")
+
+    def _timer(self, interval_ms: int, slot) -> QTimer:
+        timer = QTimer(self)
+        timer.setSingleShot(True)
+        timer.setInterval(interval_ms)
+        timer.timeout.connect(slot)
+        return timer
+
+    def _on_state(self, changed: frozenset[str]) -> None:
+        if changed & _STATUS_FIELDS:
+            self._update_status()
+        if changed & _PAGE_FIELDS:
+            self._update_page()
 
     # -- start / stop ------------------------------------------------------------------
 
@@ -241,10 +273,9 @@ class MainWindow(QMainWindow):
         self.act_rescan = self._action("Check Folders for Changes", self.rescan_requested.emit,
                                        "F5", "Look for new, changed and deleted photos now",
                                        sp.SP_BrowserReload)
-        self.act_models = self._action("Models…", lambda: models_dialog.open_models_dialog(self),
+        self.act_models = self._action("Models…", self.open_models_dialog,
                                        None, "Choose, download or import the search model")
-        self.act_import_model = self._action("Import Model File…",
-                                             lambda: models_dialog.import_model_file(self), None,
+        self.act_import_model = self._action("Import Model File…", self.import_model_file, None,
                                              "Import a model file, e.g. from a USB stick")
         self.act_quit = self._action("Quit", self.close, QKeySequence.StandardKey.Quit)
         self.act_find = self._action("Find", self.focus_search, QKeySequence.StandardKey.Find,
@@ -271,6 +302,24 @@ class MainWindow(QMainWindow):
                               self.act_similar]
 
     def _build_ui(self) -> None:
+        self._build_toolbar()
+        self._build_sidebar()
+        self._build_results_page()
+        self._build_pages()
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("mainSplitter")
+        self.splitter.setHandleWidth(1)
+        self.splitter.addWidget(self.sidebar)
+        self.splitter.addWidget(self.pages)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setCollapsible(1, False)
+        self.splitter.setSizes([230, 970])
+        self.setCentralWidget(self.splitter)
+        self._build_status_bar()
+        self.resize(1200, 800)
+
+    def _build_toolbar(self) -> None:
         tb = QToolBar("Main")
         tb.setObjectName("mainToolbar")
         tb.setMovable(False)
@@ -291,7 +340,7 @@ class MainWindow(QMainWindow):
         tb.addWidget(self.search_edit)
         self.understood_chips = UnderstoodChips()
         self.understood_chips.removed.connect(self._drop_understood)
-        tb.addWidget(self.understood_chips)
+        self._chips_action = tb.addWidget(self.understood_chips)  # the filter button goes before
         spacer = QWidget()
         spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         tb.addWidget(spacer)
@@ -310,6 +359,7 @@ class MainWindow(QMainWindow):
         self.addToolBar(tb)
         self.toolbar = tb
 
+    def _build_sidebar(self) -> None:
         self.sidebar = FolderSidebar()
         self.sidebar.add_requested.connect(self.choose_folder)
         self.sidebar.remove_requested.connect(self.remove_folder)
@@ -317,15 +367,16 @@ class MainWindow(QMainWindow):
         self.sidebar.reveal_requested.connect(lambda p: desktop.show_in_folder(p, self))
         self.sidebar.list.itemSelectionChanged.connect(self._update_actions)
 
-        # The results page: a header line, then the grid or a "nothing found" note.
+    def _build_results_page(self) -> None:
+        """The results page: a header line, then the grid or a "nothing found" note."""
         self.results_page = QWidget()
         self.results_page.setObjectName("resultsPage")
-        rl = QVBoxLayout(self.results_page)
+        rl = self._results_layout = QVBoxLayout(self.results_page)
         rl.setContentsMargins(0, 0, 0, 0)
         rl.setSpacing(0)
         header = QFrame()
         header.setObjectName("resultsHeader")
-        hl = QHBoxLayout(header)
+        hl = self._header_layout = QHBoxLayout(header)
         hl.setContentsMargins(16, 8, 12, 8)
         self.results_title = QLabel("")
         self.results_title.setObjectName("resultsTitle")
@@ -347,6 +398,7 @@ class MainWindow(QMainWindow):
         self.grid.activated_row.connect(self.show_preview)
         self.grid.context_menu_requested.connect(self._grid_menu)
         self.grid.selectionModel().selectionChanged.connect(self._update_actions)
+        self.grid.selectionModel().selectionChanged.connect(self._on_selection)
         self.grid.installEventFilter(self)
         self.empty_label = QLabel("")
         self.empty_label.setObjectName("emptyLabel")
@@ -357,6 +409,8 @@ class MainWindow(QMainWindow):
         self.grid_stack.addWidget(self.empty_label)
         rl.addWidget(self.grid_stack, 1)
 
+    def _build_pages(self) -> None:
+        """The central stack: opening, welcome, model error, error, results, preview."""
         self.welcome = welcome_panel()
         self.welcome.action_clicked.connect(self.choose_folder)
         self.model_panel = model_error_panel()
@@ -368,23 +422,12 @@ class MainWindow(QMainWindow):
         esc = QShortcut(QKeySequence(Qt.Key.Key_Escape), self.preview)
         esc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         esc.activated.connect(self.close_preview)
-
         self.pages = QStackedWidget()
         for page in (self.opening_panel, self.welcome, self.model_panel, self.error_panel,
                      self.results_page, self.preview):
             self.pages.addWidget(page)
 
-        self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.setObjectName("mainSplitter")
-        self.splitter.setHandleWidth(1)
-        self.splitter.addWidget(self.sidebar)
-        self.splitter.addWidget(self.pages)
-        self.splitter.setStretchFactor(0, 0)
-        self.splitter.setStretchFactor(1, 1)
-        self.splitter.setCollapsible(1, False)
-        self.splitter.setSizes([230, 970])
-        self.setCentralWidget(self.splitter)
-
+    def _build_status_bar(self) -> None:
         sb = self.statusBar()
         sb.setSizeGripEnabled(False)
         self.status_label = QLabel("")
@@ -403,7 +446,21 @@ class MainWindow(QMainWindow):
         for w in (self.progress_label, self.progress_bar, self.pause_button):
             sb.addPermanentWidget(w)
             w.setVisible(False)
-        self.resize(1200, 800)
+
+    def _place_features(self) -> None:
+        """Put the search tools' widgets into this window's layouts."""
+        f = self.features
+        self._results_layout.insertWidget(0, f.filter_bar)
+        self.toolbar.insertWidget(self._chips_action, f.filter_button)  # after the search bar
+        at = self._header_layout.indexOf(self.clear_query_button)
+        for i, b in enumerate(f.header_buttons):
+            self._header_layout.insertWidget(at + i, b)
+        self.sidebar.add_section(f.albums_list)
+        for a in f.photo_actions:  # shortcuts while the grid has focus; the context menu
+            self.grid.addAction(a)
+        self.photo_actions += f.photo_actions
+        self.grid.viewport().installEventFilter(f)  # clicks on a stack's badge
+        self.preview.insert_field(0, "In this photo", f.labels_value)
 
     def _build_menus(self) -> None:
         mb = self.menuBar()
@@ -449,18 +506,14 @@ class MainWindow(QMainWindow):
     # -- the worker's news ----------------------------------------------------------------
 
     def _on_library_opened(self, _paths: object) -> None:
-        self.library_state = "open"
+        self.state.update(library="open")
         # We hold the writer lock: a second start on this library pings us instead.
         self.instance_server = single_instance.InstanceServer(self.paths.root, self)
         self._submit(self.query if not self.query.needs_model else Query.browse())
-        self._update_page()
-        self._update_status()
 
     def _library_unusable(self, state: str, title: str, message: str) -> None:
-        self.library_state = state
         self.error_panel.set_text(title, message)
-        self._update_page()
-        self._update_status()
+        self.state.update(library=state)
         self.exit_code = 2
         self.fatal_error.emit(message, 2)
 
@@ -500,23 +553,17 @@ class MainWindow(QMainWindow):
         self.close()
 
     def _on_model_loading(self, spec: str) -> None:
-        self.model_state = "loading"
         name = os.fsdecode(Path(spec).name) if os.sep in spec else spec
-        self.model_label = name
-        self._update_status()
+        self.state.update(model="loading", model_label=name)
 
     def _on_model_ready(self, encoder: object, index: object, label: str) -> None:
-        self.model_state = "ready"
-        self.model_label = label
+        self.state.update(model="ready", model_label=label, engine=(encoder, index),
+                          searchable=len(index))  # type: ignore[arg-type]
         self.search.set_engine(encoder, index)  # type: ignore[arg-type]
-        self.searchable = len(index)  # type: ignore[arg-type]
         self._submit(self.query)
-        self._update_page()
-        self._update_status()
+        self._update_page()  # e.g. a model switched: the grid or "nothing found"
 
     def _on_model_failed(self, message: str) -> None:
-        self.model_state = "failed"
-        self.model_error = message
         spec_hint = ("Start ClipGallery with <tt>--model</tt> pointing at a downloaded model "
                      "folder, set <tt>CLIPGALLERY_MODEL</tt>, or download the default model "
                      "once with <tt>clipgallery model download</tt> while online.")
@@ -524,12 +571,11 @@ class MainWindow(QMainWindow):
             "Search is not available",
             f"{_html(message)}<br><br>{spec_hint}<br><br>Your folders are kept; indexing "
             "starts as soon as a model is available.")
+        self.state.update(model="failed", model_error=message)
         self.fatal_error.emit(f"the model cannot be loaded: {message}", 1)
-        self._update_page()
-        self._update_status()
 
     def _on_folders_changed(self, infos: list[FolderInfo]) -> None:
-        self.folder_infos = list(infos)
+        self.state.update(folders=list(infos))
         self._show_folders()
 
     def _on_folder_request_done(self, folder: str) -> None:
@@ -547,18 +593,16 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _on_index_status(self, status: IndexStatus) -> None:
-        self.index_status = status
         if status.searchable:
-            self.searchable = status.searchable
-        self._update_status()
+            self.state.update(index_status=status, searchable=status.searchable)
+        else:
+            self.state.update(index_status=status)
 
     def _on_busy_changed(self, busy: bool) -> None:
-        self.worker_busy = busy
-        self._update_status()
+        self.state.update(worker_busy=busy)
 
     def _on_library_changed(self, searchable: int) -> None:
-        self.searchable = searchable
-        self._update_status()
+        self.state.update(searchable=searchable)
         # New photos (or gone ones): show them, throttled while a run is landing batches.
         if not self._refresh_timer.isActive():
             self._refresh_timer.start()
@@ -571,6 +615,12 @@ class MainWindow(QMainWindow):
 
     def _on_search_text(self, text: str) -> None:
         self._search_timer.start()
+
+    def clear_search_text(self) -> None:
+        """Empty the search bar without searching."""
+        self.search_edit.blockSignals(True)
+        self.search_edit.clear()
+        self.search_edit.blockSignals(False)
 
     def search_now(self) -> None:
         """Run the search bar's query at once (Enter, or the typing pause ended)."""
@@ -585,16 +635,12 @@ class MainWindow(QMainWindow):
             self.close_preview()
 
     def clear_query(self) -> None:
-        self.search_edit.blockSignals(True)
-        self.search_edit.clear()
-        self.search_edit.blockSignals(False)
+        self.clear_search_text()
         self.features.reset_filters()
         self.set_query(Query.browse())
 
     def search_image(self, path: Path) -> None:
-        self.search_edit.blockSignals(True)
-        self.search_edit.clear()
-        self.search_edit.blockSignals(False)
+        self.clear_search_text()
         self.set_query(self.features.with_filters(Query.for_image(Path(path))))
 
     def _submit(self, query: Query) -> None:
@@ -609,7 +655,7 @@ class MainWindow(QMainWindow):
         if ticket != self._ticket:
             return  # an older query: a newer one is on its way
         self._ticket_done = ticket
-        self._search_error = ""
+        self.state.update(search_error="")
         result = self.features.present(result)
         self.understood_chips.show_items(result.understood)
         keep = result.query == self.results.query and self.results.rowCount() > 0
@@ -622,8 +668,7 @@ class MainWindow(QMainWindow):
             self._restore_view(current, selected_ids, scroll)
         else:
             self.grid.scrollToTop()
-        self._update_results_header()
-        self._update_page()
+        self.refresh_results_view()
         self._update_actions()
 
     def _drop_understood(self, words: str) -> None:
@@ -637,8 +682,7 @@ class MainWindow(QMainWindow):
         self._ticket_done = ticket
         self._search_error = message
         self.show_message(message)
-        self._update_results_header()
-        self._update_page()
+        self.refresh_results_view()
 
     def _current_photo(self) -> Photo | None:
         row = self.grid.current_row()
@@ -659,110 +703,67 @@ class MainWindow(QMainWindow):
         self.grid.doItemsLayout()
         self.grid.verticalScrollBar().setValue(scroll)
 
+    def refresh_results_view(self) -> None:
+        """The rows changed: update the header line and the page shown."""
+        self.state.update(results=self.results.result_set,
+                          selection=tuple(p.id for p in self.selected_photos()))
+        self._update_results_header()
+        self._update_page()
+
     def _update_results_header(self) -> None:
-        rs = self.results.result_set
-        q = self.results.query
-        n = self.results.rowCount()
-        if rs is None:
-            self.results_title.setText("")
-            self.results_detail.setText("")
-        elif q.kind == Query.BROWSE:
-            self.results_title.setText("All photos")
-            self.results_detail.setText(f"  {n:,}, newest first" if n else "")
-        elif q.kind == Query.DUPLICATES:
-            self.results_title.setText(formatting.count(n, "group of duplicates",
-                                                        "groups of duplicates"))
-            self.results_detail.setText(f"  {sum(it.count for it in rs.items):,} near-identical "
-                                        "photos · click ▣ to see a group" if n else "")
-        else:
-            best = sum(1 for it in rs.items if it.best)
-            what = "for " + q.describe() if q.kind in (Query.TEXT, Query.ALBUM) else "like " + (
-                formatting.file_name(q.path) if q.path is not None else "this photo")
-            if best:
-                self.results_title.setText(formatting.count(best, "best match",
-                                                            "best matches"))
-                more = f", then {n - best:,} more" if n > best else ""
-                self.results_detail.setText(f"  {what}{more}")
-            elif n:
-                self.results_title.setText(formatting.count(n, "photo"))
-                self.results_detail.setText(f"  {what} · no close match, nearest first")
-            else:
-                self.results_title.setText("No photos")
-                self.results_detail.setText(f"  {what}")
-        self.clear_query_button.setVisible(q.kind != Query.BROWSE)
-        if n == 0 and rs is not None:
-            if self._search_error:
-                text = self._search_error
-            elif q.kind == Query.BROWSE:
-                text = ("No photos indexed yet. They appear here as soon as they are indexed."
-                        if self.worker_busy else "No photos in these folders yet.")
-            else:
-                text = (f"No photos found "
-                        f"{('for ' + q.describe()) if q.kind in (Query.TEXT, Query.ALBUM) else ''}.")
-                if self.worker_busy:
-                    text += "\nIndexing is still running: matches appear as photos are indexed."
-            self.empty_label.setText(text)
+        title, detail = self.state.results_header()
+        self.results_title.setText(title)
+        self.results_detail.setText(detail)
+        self.clear_query_button.setVisible(self.results.query.kind != Query.BROWSE)
+        if self.results.rowCount() == 0 and self.results.result_set is not None:
+            self.empty_label.setText(self.state.empty_text())
 
     # -- pages and status ------------------------------------------------------------------------
 
     def _update_page(self) -> None:
         if self.pages.currentWidget() is self.preview:
             return
-        if self.library_state in ("locked", "failed"):
-            page: QWidget = self.error_panel
-        elif self.folder_infos is None:
-            page = self.opening_panel
-        elif not self.sidebar.folders():
-            page = self.welcome
-        elif self.model_state == "failed":
-            page = self.model_panel
-        else:
-            page = self.results_page
+        page: QWidget = {"error": self.error_panel, "opening": self.opening_panel,
+                         "welcome": self.welcome, "model": self.model_panel,
+                         "results": self.results_page}[
+            self.state.page(has_folders=bool(self.sidebar.folders()))]
         if page is self.results_page:
             nothing = self.results.rowCount() == 0 and self.results.result_set is not None
             self.grid_stack.setCurrentWidget(self.empty_label if nothing else self.grid)
         self.pages.setCurrentWidget(page)
 
     def _update_status(self) -> None:
-        st = self.index_status
-        if self.library_state == "opening":
-            text = "Opening the library…"
-        elif self.library_state == "locked":
-            text = "The library is in use by another ClipGallery."
-        elif self.library_state == "failed":
-            text = "The library cannot be opened."
-        elif self.model_state == "loading":
-            text = (f"Loading the search model{(' ' + self.model_label) if self.model_label else ''}"
-                    "… you can browse meanwhile.")
-        elif self.model_state == "failed":
-            text = "Search unavailable: the model could not be loaded."
-        else:
-            text = (f"Search ready · {formatting.count(self.searchable, 'photo')} searchable"
-                    f" · model {self.model_label}")
-            if self.worker.storage_error:
-                text += " · indexing paused: the library's disk refused a write"
-        self.status_label.setText(text)
-        indexing = self.worker_busy and st.phase in ("scanning", "indexing") \
-            and self.model_state == "ready"
+        self.status_label.setText(self.state.status_text(bool(self.worker.storage_error)))
+        indexing = self.state.indexing
         paused = self.worker.paused
         if indexing:
+            st = self.index_status
             if st.phase == "scanning":
-                ptext = "Checking folders for changes…"
                 self.progress_bar.set_range(0)
             else:
-                ptext = f"Indexing {st.done:,} of {st.total:,}"
-                if st.rate > 0 and not paused:
-                    ptext += f" · {st.rate:.1f} photos/s"
-                if st.eta is not None and st.done < st.total and not paused:
-                    ptext += f" · {formatting.duration(st.eta)} left"
                 self.progress_bar.set_range(max(1, st.total))
                 self.progress_bar.set_value(st.done)
-            if paused:
-                ptext = "Paused · " + ptext
-            self.progress_label.setText(ptext)
+            self.progress_label.setText(self.state.progress_text(paused))
         self.pause_button.setText("Resume" if paused else "Pause")
         for w in (self.progress_label, self.progress_bar, self.pause_button):
             w.setVisible(indexing)
+
+    def open_models_dialog(self) -> ModelsDialog:
+        """File ▸ Models…: one dialog per window, refreshed each time it is shown."""
+        dlg = self.models_dialog
+        if dlg is None:
+            dlg = self.models_dialog = ModelsDialog(self.paths, self)
+            dlg.use_requested.connect(self.use_model)
+            self.worker.model_switch_done.connect(dlg.switch_done)
+            self.worker.model_ready.connect(dlg.model_ready)  # e.g. a switch completed
+        dlg.refresh()
+        dlg.show()
+        dlg.raise_()
+        return dlg
+
+    def import_model_file(self) -> ImportDialog:
+        """File ▸ Import Model File…: the Models dialog's import, opened directly."""
+        return self.open_models_dialog().import_file()
 
     def use_model(self, spec: str) -> None:
         """Switch the library to ``spec`` (Models dialog); the worker re-encodes."""
@@ -828,34 +829,41 @@ class MainWindow(QMainWindow):
                 out.append(item.photo)
         return out
 
-    def _target_photos(self) -> list[Photo]:
+    def target_photos(self) -> list[Photo]:
+        """The previewed photo, else the selected ones."""
         if self.pages.currentWidget() is self.preview and self.preview.item is not None:
             return [self.preview.item.photo]
         return self.selected_photos()
 
+    def previewed_photo_id(self) -> int | None:
+        """The photo the preview shows (or showed last)."""
+        item = self.preview.item
+        return item.photo.id if item is not None else None
+
+    def _on_selection(self, *_args: object) -> None:
+        self.state.update(selection=tuple(p.id for p in self.selected_photos()))
+
     def open_selected(self) -> None:
-        for p in self._target_photos()[:20]:
+        for p in self.target_photos()[:20]:
             desktop.open_file(p.path)
 
     def reveal_selected(self) -> None:
-        photos = self._target_photos()
+        photos = self.target_photos()
         if photos:
             desktop.show_in_folder(photos[0].path, self)
 
     def copy_selected(self) -> None:
-        photos = self._target_photos()
+        photos = self.target_photos()
         if photos:
             desktop.copy_paths([p.path for p in photos])
             self.show_message("Copied " + ("the path." if len(photos) == 1
                                            else f"{len(photos)} paths."))
 
     def find_similar(self) -> None:
-        photos = self._target_photos()
+        photos = self.target_photos()
         if not photos:
             return
-        self.search_edit.blockSignals(True)
-        self.search_edit.clear()
-        self.search_edit.blockSignals(False)
+        self.clear_search_text()
         self.set_query(self.features.with_filters(Query.like(photos[0])))
 
     def preview_current(self) -> None:
