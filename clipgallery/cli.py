@@ -31,7 +31,7 @@ class _Progress:
         if not self.enabled:
             return
         now = time.monotonic()
-        if p.phase == "indexing" and now - self._last < 0.2 and p.done < p.total:
+        if p.phase in ("indexing", "text") and now - self._last < 0.2 and p.done < p.total:
             return
         self._last = now
         if p.phase == "scanning":
@@ -44,7 +44,8 @@ class _Progress:
             fill = int(width * pct / 100)
             eta = f", {p.eta:.0f} s left" if p.eta is not None else ""
             name = os.fsdecode(p.current.name) if p.current else ""
-            line = (f"[{'#' * fill}{'.' * (width - fill)}] {p.done}/{p.total} "
+            what = "reading text " if p.phase == "text" else ""
+            line = (f"{what}[{'#' * fill}{'.' * (width - fill)}] {p.done}/{p.total} "
                     f"{p.rate:.1f} photos/s{eta}  {name[:30]}")
         sys.stderr.write("\r\033[K" + line)
         if p.phase == "done":
@@ -62,6 +63,7 @@ def _print_json(obj: object) -> None:
 def cmd_index(args: argparse.Namespace) -> int:
     import threading
 
+    from clipgallery.core.indexing import ocr_pass
     from clipgallery.core.indexing.indexer import Indexer
     from clipgallery.core.store.library import Library
 
@@ -88,9 +90,12 @@ def cmd_index(args: argparse.Namespace) -> int:
         encoder = lib.load_encoder(spec, device=args.device)
         index = lib.index_for(encoder)
         cancel = threading.Event()
+        progress = _Progress(sys.stderr.isatty() and not args.json)
+        text_pass = ocr_pass.for_library(lib, enabled_now=not args.no_ocr, progress=progress,
+                                         cancel=cancel)
         indexer = Indexer(lib.catalog, index, encoder, batch_size=args.batch_size,
-                          decode_workers=args.workers, cancel=cancel,
-                          progress=_Progress(sys.stderr.isatty() and not args.json))
+                          decode_workers=args.workers, cancel=cancel, progress=progress,
+                          on_decoded=text_pass.spool_put if text_pass else None)
         try:
             summary = indexer.run(folders)
         except KeyboardInterrupt:
@@ -99,16 +104,27 @@ def cmd_index(args: argparse.Namespace) -> int:
             return 130
         if not summary.cancelled:
             lib.activate_model(encoder, spec)
+        try:  # the text pass: after the CLIP pass, photos are searchable already
+            text = text_pass.run() if text_pass and not summary.cancelled else None
+        except KeyboardInterrupt:
+            cancel.set()
+            print("\nInterrupted; the text read so far is saved.", file=sys.stderr)
+            return 130
         if args.json:
             out = summary.as_dict()
             out["model"] = encoder.model_id
             out["encoder"] = encoder.label
+            out["text"] = text.as_dict() if text is not None else None
             _print_json(out)
         else:
             print(f"Indexed {summary.indexed}, unchanged {summary.unchanged}, "
                   f"moved {summary.moved}, copies {summary.copies}, removed {summary.removed}, "
                   f"skipped {len(summary.skipped)} ({summary.elapsed:.1f} s, "
                   f"model {encoder.label})")
+            if text is not None:
+                print(f"Read text in {text.read} photos: {text.with_text} with text, "
+                      f"{text.failed} failed ({text.elapsed:.1f} s)"
+                      + (", cancelled" if text.cancelled else ""))
             for p, reason in summary.skipped:
                 print(f"  skipped {os.fsdecode(p)}: {reason}")
             for f in summary.offline_folders:
@@ -296,11 +312,13 @@ def cmd_labels(args: argparse.Namespace) -> int:
 
 
 def cmd_settings(args: argparse.Namespace) -> int:
+    from clipgallery.core.indexing import ocr_pass
     from clipgallery.core.store.library import DEVICES, Library
 
     if args.name is None:
         with Library.open(args.library) as lib:
-            info = {"device": lib.device, "fast_indexing": "on" if lib.fast_indexing else "off"}
+            info = {"device": lib.device, "fast_indexing": "on" if lib.fast_indexing else "off",
+                    "ocr": "on" if ocr_pass.enabled(lib.catalog) else "off"}
         if args.json:
             _print_json(info)
         else:
@@ -308,9 +326,10 @@ def cmd_settings(args: argparse.Namespace) -> int:
                 print(f"{k.replace('_', '-')}: {v}")
         return 0
     name = args.name.replace("_", "-")
-    choices = {"device": DEVICES, "fast-indexing": ("on", "off")}
+    choices = {"device": DEVICES, "fast-indexing": ("on", "off"), "ocr": ("on", "off")}
     if name not in choices:
-        print(f"error: unknown setting '{args.name}' (device, fast-indexing)", file=sys.stderr)
+        print(f"error: unknown setting '{args.name}' (device, fast-indexing, ocr)",
+              file=sys.stderr)
         return 2
     if args.value not in choices[name]:
         print(f"error: {name} must be one of {', '.join(choices[name])}", file=sys.stderr)
@@ -318,6 +337,8 @@ def cmd_settings(args: argparse.Namespace) -> int:
     with Library.open(args.library, write=True) as lib:
         if name == "device":
             lib.set_device(args.value)
+        elif name == "ocr":
+            ocr_pass.set_enabled(lib.catalog, args.value == "on")
         else:
             lib.set_fast_indexing(args.value == "on")
     print(f"{name}: {args.value}")
@@ -586,6 +607,9 @@ def _index_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
                    help="on the CPU, use the int8 image model where its vectors match "
                         "float32's (about 3x faster on recent CPUs; default on); "
                         "the choice is saved in the library")
+    s.add_argument("--no-ocr", action="store_true",
+                   help="do not read text in photos in this run (to turn it off for good: "
+                        "'clipgallery settings ocr off')")
     s.add_argument("--json", action="store_true", help="print the summary as JSON")
     s.set_defaults(func=cmd_index)
 
@@ -680,10 +704,11 @@ def _labels_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 def _settings_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     s = sub.add_parser("settings", parents=[common],
-                       help="show or change the library's settings (device, fast-indexing)")
-    s.add_argument("name", nargs="?", help="device or fast-indexing")
+                       help="show or change the library's settings (device, fast-indexing, "
+                            "ocr)")
+    s.add_argument("name", nargs="?", help="device, fast-indexing or ocr (text in photos)")
     s.add_argument("value", nargs="?", help="device: auto, cpu, cuda, mps; "
-                                            "fast-indexing: on, off")
+                                            "fast-indexing, ocr: on, off")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_settings)
 
