@@ -187,6 +187,9 @@ def _print_response(response, args: argparse.Namespace) -> None:
 
     for r in shown:
         extra = f"  [+{r.count - 1} near-identical]" if r.count > 1 else ""
+        hit = response.text_hits.get(r.photo.id)
+        if hit is not None:  # the text it holds, and how sure the reader was
+            extra += f"  text: “{hit.text}” ({hit.confidence:.0%})"
         print(f"{first(r)}\t{os.fsdecode(r.path)}{extra}")
         if args.expand:
             for m in r.stack[1:]:
