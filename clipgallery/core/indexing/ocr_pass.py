@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from clipgallery.core.store.library import Library
 
 __all__ = ["OcrPass", "OcrSummary", "Spool", "enabled", "set_enabled", "for_library",
+           "shared_reader",
            "SPOOL_MAX_BYTES", "ENV_OCR"]
 
 log = logging.getLogger(__name__)
@@ -188,7 +189,7 @@ class OcrPass:
                  spool_max_bytes: int = SPOOL_MAX_BYTES) -> None:
         self.catalog = catalog
         self.spool = Spool(Path(spool_dir), spool_max_bytes)
-        self.reader = reader or ocr.TextReader()
+        self.reader = reader or shared_reader()
         self.batch = max(1, batch)
         self.progress = progress or (lambda p: None)
         self.cancel = cancel or threading.Event()
@@ -315,6 +316,20 @@ class OcrPass:
                 self.spool.drop(item.content_hash)
         self.progress(Progress("text", summary.read, total, batch[-1][0].path))
         batch.clear()
+
+
+_READER: ocr.TextReader | None = None
+_READER_LOCK = threading.Lock()
+
+
+def shared_reader() -> ocr.TextReader:
+    """One reader per process (its models load once, about a second), used by one pass at
+    a time: the library's writer lock allows one indexing thread."""
+    global _READER
+    with _READER_LOCK:
+        if _READER is None:
+            _READER = ocr.TextReader()
+        return _READER
 
 
 def for_library(lib: Library, *, enabled_now: bool | None = None,
