@@ -123,6 +123,7 @@ class IndexingWorker(QObject):
         self.encoder: Encoder | None = None
         self.index: VectorIndex | None = None
         self.indexer: Indexer | None = None
+        self.text_pass: Any = None  # core.indexing.ocr_pass.OcrPass, None when text is off
         self.watcher: FolderWatcher | None = None
         self.spec: str | None = None
         self._search_with: tuple[Any, Any] = (None, None)  # (encoder, index) for searching
@@ -152,11 +153,15 @@ class IndexingWorker(QObject):
         self._paused.set()
         if self.indexer is not None:
             self.indexer.pause()
+        if self.text_pass is not None:
+            self.text_pass.pause()
 
     def resume(self) -> None:
         self._paused.clear()
         if self.indexer is not None:
             self.indexer.resume()
+        if self.text_pass is not None:
+            self.text_pass.resume()
         if self.storage_error:  # the user says the disk is back: try the queued work
             self.storage_error = ""
             self._kick.emit()
@@ -175,6 +180,8 @@ class IndexingWorker(QObject):
         self._cancel.set()
         if self.indexer is not None:
             self.indexer.resume()
+        if self.text_pass is not None:
+            self.text_pass.resume()
 
     # -- slots (this worker's thread) ----------------------------------------------
 
@@ -441,8 +448,14 @@ class IndexingWorker(QObject):
         self.spec = spec
         self.encoder = encoder
         self.index = index
+        from clipgallery.core.indexing import ocr_pass
+
+        # The text pass (after each CLIP pass): None while the library's setting is off.
+        self.text_pass = ocr_pass.for_library(self.lib, progress=self._on_progress,
+                                              cancel=self._cancel)
         self.indexer = Indexer(self.lib.catalog, index, encoder, progress=self._on_progress,
-                               cancel=self._cancel, decode_workers=decode_workers())
+                               cancel=self._cancel, decode_workers=decode_workers(),
+                               on_decoded=self._spool_for_text)
         if self._paused.is_set():
             self.indexer.pause()
         self._search_with = (encoder, index)
@@ -562,6 +575,8 @@ class IndexingWorker(QObject):
                     if self._search_with[0] is not self.encoder:  # the switch is complete
                         self._search_with = (self.encoder, self.index)
                         self._announce_search_model()
+            if not summary.cancelled:
+                self._read_text()  # photos are searchable by CLIP already
             self.runs += 1
             if self.runs == 1:
                 self._prune_thumbnails_later()
@@ -570,6 +585,43 @@ class IndexingWorker(QObject):
                 self.message.emit(f"Offline (not found, photos kept): {names}")
         self._emit_folders()
         self.library_changed.emit(self._searchable())
+
+    def _spool_for_text(self, content_hash: str | None, image: Any) -> None:
+        """Decode threads: keep the CLIP pass's reduced copy for the text pass."""
+        text_pass = self.text_pass
+        if text_pass is not None:
+            text_pass.spool_put(content_hash, image)
+
+    def _read_text(self) -> None:
+        """The text pass over photos not read yet (core.indexing.ocr_pass)."""
+        if self.text_pass is None or self._stopping.is_set():
+            return
+        if self._paused.is_set():
+            self.text_pass.pause()
+        try:
+            self.text_pass.run()
+        except Exception as e:  # noqa: BLE001 - report, keep the app alive
+            log.exception("reading text failed")
+            self.message.emit(f"Reading text in photos stopped: {e}")
+
+    @Slot(bool)
+    def set_text_reading(self, on: bool) -> None:
+        """The app's switch: save the setting; on, read what is not read yet."""
+        if self.lib is None or self.lib.catalog.readonly:
+            return
+        from clipgallery.core.indexing import ocr_pass
+
+        ocr_pass.set_enabled(self.lib.catalog, on)
+        self.text_pass = ocr_pass.for_library(self.lib, progress=self._on_progress,
+                                              cancel=self._cancel) if on else None
+        if on and self.indexer is not None:
+            self._cancel.clear()
+            self._set_busy(True)
+            try:
+                self._read_text()
+            finally:
+                self._set_busy(False)
+                self._emit_status(IndexStatus("idle", searchable=self._searchable()))
 
     def _prune_thumbnails_later(self) -> None:
         """Once a session, after the first run: drop stale thumbnails and keep the cache

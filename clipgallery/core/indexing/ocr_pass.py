@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = ["OcrPass", "OcrSummary", "Spool", "enabled", "set_enabled", "for_library",
            "shared_reader",
-           "SPOOL_MAX_BYTES", "ENV_OCR"]
+           "SPOOL_MAX_BYTES", "ENV_OCR", "enabled_by_env"]
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +67,14 @@ _READ_MIN_SIDE = ocr.READ_SIDE * 2 // 3
 _SPOOL_QUALITY = 90
 
 
+def enabled_by_env() -> bool:
+    """False when ``CLIPGALLERY_OCR`` says off (0, off, no, false)."""
+    return os.environ.get(ENV_OCR, "").strip().lower() not in ("0", "off", "no", "false")
+
+
 def enabled(catalog: Catalog) -> bool:
     """The library's ``ocr`` setting (on unless set off), unless ``CLIPGALLERY_OCR=0``."""
-    if os.environ.get(ENV_OCR, "").strip().lower() in ("0", "off", "no", "false"):
-        return False
-    return catalog.get_meta("ocr") != "off"
+    return enabled_by_env() and catalog.get_meta("ocr") != "off"
 
 
 def set_enabled(catalog: Catalog, on: bool) -> None:
