@@ -25,7 +25,8 @@ app's menu; on by default), ``clipgallery index --no-ocr`` for one run, and the
 environment variable ``CLIPGALLERY_OCR=0``.
 
 Threading: :meth:`OcrPass.run` runs in the caller's thread (the writer's: the CLI's
-main thread or the app's indexing thread); one helper thread decodes ahead.
+main thread or the app's indexing thread), which runs the full reads and commits; a
+pool of one thread per core (up to 8) loads the photos ahead and runs the gate.
 :meth:`OcrPass.spool_put` is called from the indexer's decode threads.
 """
 
@@ -180,6 +181,7 @@ class _Item:
     image: Image.Image | None = None
     from_spool: bool = False
     error: str | None = None
+    gate: bool | None = None  # the detector found text-like regions
 
 
 class OcrPass:
@@ -198,6 +200,9 @@ class OcrPass:
         self.cancel = cancel or threading.Event()
         self._running = threading.Event()
         self._running.set()
+        # Threads that load and gate photos at once (each gate is one-threaded).
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        self.workers = max(1, min(8, cores or os.cpu_count() or 1))
 
     # -- control (any thread) ---------------------------------------------------------
 
@@ -231,7 +236,7 @@ class OcrPass:
         batch: list[tuple[_Item, list[ocr.Line] | None, str | None]] = []
         last_commit = time.monotonic()
         after = 0
-        with ThreadPoolExecutor(1, thread_name_prefix="ocr-decode") as pool:
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="ocr-gate") as pool:
             ahead: deque[Future[_Item]] = deque()
             todo: deque[tuple[int, str, Path]] = deque()
             while True:
@@ -241,7 +246,7 @@ class OcrPass:
                     if not todo:
                         break
                     after = todo[-1][0]
-                while todo and len(ahead) < 3:
+                while todo and len(ahead) < 2 * self.workers + 1:
                     _pid, h, path = todo.popleft()
                     ahead.append(pool.submit(self._load, h, path))
                 while not self._running.wait(0.2) and not self.cancel.is_set():
@@ -264,18 +269,25 @@ class OcrPass:
         return summary
 
     def _load(self, content_hash: str, path: Path) -> _Item:
-        """Decode thread: the spool's copy, else a reduced decode of the file."""
+        """Gate thread: the spool's copy (else a reduced decode of the file), gated."""
         item = _Item(content_hash, path)
         img = self.spool.get(content_hash)
         if img is not None:
             item.image, item.from_spool = img, True
-            return item
+        else:
+            try:
+                item.image = self._decode(path, _GATE_MIN_SIDE)
+            except imaging.DecodeError as e:
+                item.error = e.reason
+                return item
+            except OSError as e:
+                item.error = f"cannot read file: {e.strerror or e}"
+                return item
         try:
-            item.image = self._decode(path, _GATE_MIN_SIDE)
-        except imaging.DecodeError as e:
-            item.error = e.reason
-        except OSError as e:
-            item.error = f"cannot read file: {e.strerror or e}"
+            item.gate = self.reader.has_text(item.image)
+        except Exception as e:  # noqa: BLE001 - one photo must never stop the pass
+            log.warning("text detector failed on %s: %s", path, e)
+            item.error = f"text reader failed: {type(e).__name__}"
         return item
 
     @staticmethod
@@ -292,7 +304,7 @@ class OcrPass:
             return self._decode(item.path, _READ_MIN_SIDE)
 
         try:
-            lines = self.reader.read(item.image, larger)
+            lines = self.reader.read(item.image, larger, gate=item.gate)
         except Exception as e:  # noqa: BLE001 - one photo must never stop the pass
             log.warning("text reader failed on %s: %s", item.path, e)
             return item, None, f"text reader failed: {type(e).__name__}"

@@ -41,8 +41,9 @@ __all__ = ["GATE_SIDE", "READ_SIDE", "MIN_CONFIDENCE", "Line", "TextReader", "av
 
 log = logging.getLogger(__name__)
 
-#: Longest side of the copy the detector gates on.
-GATE_SIDE = 480
+#: Longest side of the copy the detector gates on (``CLIPGALLERY_OCR_GATE`` overrides it,
+#: for measuring).
+GATE_SIDE = int(os.environ.get("CLIPGALLERY_OCR_GATE") or 480)
 #: Longest side at which a photo with text is read.
 READ_SIDE = 960
 #: Recognised lines below this confidence are dropped.
@@ -83,11 +84,14 @@ def _bgr(img: Image.Image) -> np.ndarray:
 class TextReader:
     """Finds and reads text lines in an image (see the module docstring)."""
 
-    def __init__(self, threads: int | None = None) -> None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-        self.threads = threads or min(4, cores or os.cpu_count() or 1)
+    def __init__(self, threads: int = 1) -> None:
+        # One thread per ONNX Runtime call: the gate runs in several threads at once
+        # (one per core, see indexing.ocr_pass), which uses the cores better than
+        # splitting one small image's inference over them.
+        self.threads = max(1, threads)
         self._engine = None
         self._lock = threading.Lock()
+        self._full = threading.Lock()  # full reads: RapidOCR keeps per-call state
         self.gated = 0  # photos the gate stopped (statistics for the benchmark)
         self.read_full = 0
 
@@ -108,7 +112,10 @@ class TextReader:
         self._get()
 
     def has_text(self, image: Image.Image) -> bool:
-        """The gate: does the detector find any text-like region at :data:`GATE_SIDE`?"""
+        """The gate: does the detector find any text-like region at :data:`GATE_SIDE`?
+
+        Thread-safe (the detector's session is shared; its per-call settings are the
+        same for every image this size)."""
         if min(image.size) < 8 or max(image.size) < _MIN_SIDE:
             return False
         small = reduce_to(image, GATE_SIDE)
@@ -119,16 +126,23 @@ class TextReader:
         return boxes is not None and len(boxes) > 0
 
     def read(self, image: Image.Image,
-             larger: Callable[[], Image.Image | None] | None = None) -> list[Line]:
+             larger: Callable[[], Image.Image | None] | None = None, *,
+             gate: bool | None = None) -> list[Line]:
         """Text lines in ``image``, top to bottom: ``(text, (x0, y0, x1, y1), conf)``.
 
         ``larger``, when given, is asked for a bigger copy of the same photo only once
         the gate found text (the caller decodes it then; None: use ``image``).
+        ``gate``: :meth:`has_text`'s answer when the caller already asked it.
         """
-        if not self.has_text(image):
+        if not (self.has_text(image) if gate is None else gate):
             self.gated += 1
             return []
-        self.read_full += 1
+        with self._full:
+            self.read_full += 1
+            return self._read_full(image, larger)
+
+    def _read_full(self, image: Image.Image,
+                   larger: Callable[[], Image.Image | None] | None) -> list[Line]:
         big = None
         if larger is not None and max(image.size) < READ_SIDE:
             try:
