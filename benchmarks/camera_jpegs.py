@@ -13,7 +13,9 @@ from pathlib import Path
 
 from _common import ROOT
 
-MAKE_CORPUS = (ROOT.parent / "shared" / "peers" / "rclip" / "make_corpus.py").resolve()
+_CANDIDATES = [(base / "shared" / "peers" / "rclip" / "make_corpus.py").resolve()
+               for base in (ROOT.parent, ROOT.parent.parent)]  # a checkout, or a worktree
+MAKE_CORPUS = next((p for p in _CANDIDATES if p.is_file()), _CANDIDATES[0])
 
 
 def camera_jpegs(n: int, grain: float = 0.0, size: str = "6000x4000") -> Path:

@@ -32,7 +32,7 @@ class _Progress:
         if not self.enabled:
             return
         now = time.monotonic()
-        if p.phase == "indexing" and now - self._last < 0.2 and p.done < p.total:
+        if p.phase in ("indexing", "text") and now - self._last < 0.2 and p.done < p.total:
             return
         self._last = now
         if p.phase == "scanning":
@@ -45,7 +45,8 @@ class _Progress:
             fill = int(width * pct / 100)
             eta = f", {p.eta:.0f} s left" if p.eta is not None else ""
             name = os.fsdecode(p.current.name) if p.current else ""
-            line = (f"[{'#' * fill}{'.' * (width - fill)}] {p.done}/{p.total} "
+            what = "reading text " if p.phase == "text" else ""
+            line = (f"{what}[{'#' * fill}{'.' * (width - fill)}] {p.done}/{p.total} "
                     f"{p.rate:.1f} photos/s{eta}  {name[:30]}")
         sys.stderr.write("\r\033[K" + line)
         if p.phase == "done":
@@ -61,6 +62,7 @@ def _print_json(obj: object) -> None:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    from clipgallery.core.indexing import ocr_pass
     from clipgallery.core.indexing.session import IndexingSession
 
     progress = _Progress(sys.stderr.isatty() and not args.json)
@@ -71,14 +73,26 @@ def cmd_index(args: argparse.Namespace) -> int:
             return 2
         if args.fast_indexing is not None:
             session.library.set_fast_indexing(args.fast_indexing == "on")
+        text_pass = ocr_pass.for_library(session.library, enabled_now=not args.no_ocr,
+                                         progress=progress, cancel=session.cancel_event)
+        session.on_decoded = text_pass.spool_put if text_pass else None
         session.load_model(args.model)
         try:
-            summary = session.index_folders(folders)
+            summary = session.run(folders)  # the CLIP pass (activates a completed switch)
         except KeyboardInterrupt:
             session.cancel()
             print("\nInterrupted; what was indexed so far is saved.", file=sys.stderr)
             return 130
-        _print_index_summary(summary, session.encoder, args.json)
+        try:  # the text pass: after the CLIP pass, photos are searchable already
+            text = None
+            if not summary.cancelled:
+                session.run_after_passes()
+                text = text_pass.run() if text_pass else None
+        except KeyboardInterrupt:
+            session.cancel()
+            print("\nInterrupted; the text read so far is saved.", file=sys.stderr)
+            return 130
+        _print_index_summary(summary, session.encoder, args.json, text)
     return 0
 
 
@@ -103,17 +117,22 @@ def _folders_to_index(session, given: list[str]) -> list[Path] | None:
     return folders
 
 
-def _print_index_summary(summary, encoder, as_json: bool) -> None:
+def _print_index_summary(summary, encoder, as_json: bool, text=None) -> None:
     if as_json:
         out = summary.as_dict()
         out["model"] = encoder.model_id
         out["encoder"] = encoder.label
+        out["text"] = text.as_dict() if text is not None else None
         _print_json(out)
         return
     print(f"Indexed {summary.indexed}, unchanged {summary.unchanged}, "
           f"moved {summary.moved}, copies {summary.copies}, removed {summary.removed}, "
           f"skipped {len(summary.skipped)} ({summary.elapsed:.1f} s, "
           f"model {encoder.label})")
+    if text is not None:
+        print(f"Read text in {text.read} photos: {text.with_text} with text, "
+              f"{text.failed} failed ({text.elapsed:.1f} s)"
+              + (", cancelled" if text.cancelled else ""))
     for p, reason in summary.skipped:
         print(f"  skipped {os.fsdecode(p)}: {reason}")
     for f in summary.offline_folders:
@@ -175,6 +194,9 @@ def _print_response(response, args: argparse.Namespace) -> None:
 
     for r in shown:
         extra = f"  [+{r.count - 1} near-identical]" if r.count > 1 else ""
+        hit = response.text_hits.get(r.photo.id)
+        if hit is not None:  # the text it holds, and how sure the reader was
+            extra += f"  text: “{hit.text}” ({hit.confidence:.0%})"
         print(f"{first(r)}\t{os.fsdecode(r.path)}{extra}")
         if args.expand:
             for m in r.stack[1:]:
@@ -300,11 +322,13 @@ def cmd_labels(args: argparse.Namespace) -> int:
 
 
 def cmd_settings(args: argparse.Namespace) -> int:
+    from clipgallery.core.indexing import ocr_pass
     from clipgallery.core.store.library import Library
 
     if args.name is None:
         with Library.open(args.library) as lib:
-            info = {"device": lib.device, "fast_indexing": "on" if lib.fast_indexing else "off"}
+            info = {"device": lib.device, "fast_indexing": "on" if lib.fast_indexing else "off",
+                    "ocr": "on" if ocr_pass.enabled(lib.catalog) else "off"}
         if args.json:
             _print_json(info)
         else:
@@ -312,9 +336,10 @@ def cmd_settings(args: argparse.Namespace) -> int:
                 print(f"{k.replace('_', '-')}: {v}")
         return 0
     name = args.name.replace("_", "-")
-    choices = {"device": DEVICES, "fast-indexing": ("on", "off")}
+    choices = {"device": DEVICES, "fast-indexing": ("on", "off"), "ocr": ("on", "off")}
     if name not in choices:
-        print(f"error: unknown setting '{args.name}' (device, fast-indexing)", file=sys.stderr)
+        print(f"error: unknown setting '{args.name}' (device, fast-indexing, ocr)",
+              file=sys.stderr)
         return 2
     if args.value not in choices[name]:
         print(f"error: {name} must be one of {', '.join(choices[name])}", file=sys.stderr)
@@ -322,6 +347,8 @@ def cmd_settings(args: argparse.Namespace) -> int:
     with Library.open(args.library, write=True) as lib:
         if name == "device":
             lib.set_device(args.value)
+        elif name == "ocr":
+            ocr_pass.set_enabled(lib.catalog, args.value == "on")
         else:
             lib.set_fast_indexing(args.value == "on")
     print(f"{name}: {args.value}")
@@ -621,6 +648,9 @@ def _index_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
                    help="on the CPU, use the int8 image model where its vectors match "
                         "float32's (about 3x faster on recent CPUs; default on); "
                         "the choice is saved in the library")
+    s.add_argument("--no-ocr", action="store_true",
+                   help="do not read text in photos in this run (to turn it off for good: "
+                        "'clipgallery settings ocr off')")
     s.add_argument("--json", action="store_true", help="print the summary as JSON")
     s.set_defaults(func=cmd_index)
 
@@ -715,10 +745,11 @@ def _labels_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 def _settings_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     s = sub.add_parser("settings", parents=[common],
-                       help="show or change the library's settings (device, fast-indexing)")
-    s.add_argument("name", nargs="?", help="device or fast-indexing")
+                       help="show or change the library's settings (device, fast-indexing, "
+                            "ocr)")
+    s.add_argument("name", nargs="?", help="device, fast-indexing or ocr (text in photos)")
     s.add_argument("value", nargs="?", help=f"device: {', '.join(DEVICES)}; "
-                                            "fast-indexing: on, off")
+                                            "fast-indexing, ocr: on, off")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_settings)
 

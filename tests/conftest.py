@@ -11,6 +11,10 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["HF_HUB_OFFLINE"] = "1"
+# The text pass (OCR) is off for the suite's many small libraries (it would load the
+# OCR models in every indexing run); tests/test_ocr.py turns it on, and the CLI-exit
+# tests run the CLI without any CLIPGALLERY_ variable, so with it.
+os.environ.setdefault("CLIPGALLERY_OCR", "0")
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent

@@ -9,7 +9,7 @@ import pytest
 
 from clipgallery.core.photos import places
 from clipgallery.core.search.understand import understand
-from clipgallery.core.store.catalog import Catalog
+from clipgallery.core.store.catalog import SCHEMA_VERSION, Catalog
 
 # Corpus photo → (city, region, country), checked by hand on a map: the DSCN files are
 # 43.46-43.47 N, 11.88 E (the old town of Arezzo); the iPhone HDR pair 40.447 N, 3.725 W
@@ -146,7 +146,7 @@ def test_schema_2_catalog_migrates_and_keeps_its_photos(tmp_path):
     db.commit()
     db.close()
     with Catalog(path) as cat:
-        assert cat.schema_version == 3
+        assert cat.schema_version == SCHEMA_VERSION
         (pid, lat, lon), = cat.gps_without_place()
         cat.set_places([(pid, "Lisbon", "Lisbon", "Portugal")])
         assert cat.all_photos()[0].place == "Lisbon, Portugal"

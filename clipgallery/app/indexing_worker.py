@@ -147,6 +147,7 @@ class IndexingWorker(QObject):
                                 for f in (folders or [])]
         self.lib: Library | None = None
         self.session: IndexingSession | None = None
+        self.text_pass: Any = None  # core.indexing.ocr_pass.OcrPass, None when text is off
         self.watcher: FolderWatcher | None = None
         self._search_with: tuple[Any, Any] = (None, None)  # (encoder, index) for searching
         self._pending = PendingWork()  # merged requests, one unit of work per drain
@@ -192,11 +193,15 @@ class IndexingWorker(QObject):
         self._paused.set()
         if self.session is not None:
             self.session.pause()
+        if self.text_pass is not None:
+            self.text_pass.pause()
 
     def resume(self) -> None:
         self._paused.clear()
         if self.session is not None:
             self.session.resume()
+        if self.text_pass is not None:
+            self.text_pass.resume()
         if self.storage_error:  # the user says the disk is back: try the queued work
             self.storage_error = ""
             self._kick.emit()
@@ -215,6 +220,8 @@ class IndexingWorker(QObject):
         self._cancel.set()
         if self.session is not None:
             self.session.resume()
+        if self.text_pass is not None:
+            self.text_pass.resume()
 
     # -- slots (this worker's thread) ----------------------------------------------
 
@@ -392,6 +399,7 @@ class IndexingWorker(QObject):
             progress=self._on_progress, cancel=self._cancel,
             after_passes=[*standard_after_passes(), PruneThumbnails()],
             on_activation_error=lambda e: log.error("activating the model", exc_info=e))
+        self.session.on_decoded = self._spool_for_text  # the text pass's spool
         if self._paused.is_set():
             self.session.pause()
 
@@ -491,7 +499,13 @@ class IndexingWorker(QObject):
     def _model_loaded(self) -> None:
         """Tell the UI what to search with: the new model's vectors, or while a model
         switch is under way the old, complete ones (see :meth:`_after_run`)."""
-        assert self.session is not None
+        assert self.session is not None and self.lib is not None
+        if self.text_pass is None:
+            from clipgallery.core.indexing import ocr_pass
+
+            # The text pass (after each CLIP pass): None while the library's setting is off.
+            self.text_pass = ocr_pass.for_library(self.lib, progress=self._on_progress,
+                                                  cancel=self._cancel)
         self._search_with = self.session.search_model(self.model_override)
         self._announce_search_model()
 
@@ -558,6 +572,7 @@ class IndexingWorker(QObject):
         self.library_changed.emit(self._searchable())
         if summary is not None and not summary.cancelled and not self._stopping.is_set():
             self._guarded(self.session.run_after_passes)
+            self._read_text()  # photos are searchable by CLIP already
 
     def _clip_pass(self, folders: list[Path], paths: list[Path] | None) -> IndexSummary | None:
         """The session's run; None when it failed (said so; on a disk that refuses
@@ -570,6 +585,43 @@ class IndexingWorker(QObject):
             log.exception("indexing failed")
             self.message.emit(f"Indexing stopped: {e}")
             return None
+
+    def _spool_for_text(self, content_hash: str | None, image: Any) -> None:
+        """Decode threads: keep the CLIP pass's reduced copy for the text pass."""
+        text_pass = self.text_pass
+        if text_pass is not None:
+            text_pass.spool_put(content_hash, image)
+
+    def _read_text(self) -> None:
+        """The text pass over photos not read yet (core.indexing.ocr_pass)."""
+        if self.text_pass is None or self._stopping.is_set():
+            return
+        if self._paused.is_set():
+            self.text_pass.pause()
+        try:
+            self.text_pass.run()
+        except Exception as e:  # noqa: BLE001 - report, keep the app alive
+            log.exception("reading text failed")
+            self.message.emit(f"Reading text in photos stopped: {e}")
+
+    @Slot(bool)
+    def set_text_reading(self, on: bool) -> None:
+        """The app's switch: save the setting; on, read what is not read yet."""
+        if self.lib is None or self.lib.catalog.readonly:
+            return
+        from clipgallery.core.indexing import ocr_pass
+
+        ocr_pass.set_enabled(self.lib.catalog, on)
+        self.text_pass = ocr_pass.for_library(self.lib, progress=self._on_progress,
+                                              cancel=self._cancel) if on else None
+        if on and self.indexer is not None:
+            self._cancel.clear()
+            self._set_busy(True)
+            try:
+                self._read_text()
+            finally:
+                self._set_busy(False)
+                self._emit_status(IndexStatus("idle", searchable=self._searchable()))
 
     def _guarded(self, job: Any, requeue: Any = None) -> Any:
         """Run ``job``; a StorageError (full or read-only disk) pauses indexing: what is

@@ -123,6 +123,9 @@ class ResultItem:
     score: float | None = None
     best: bool = False  # a best match (above the relevance cut-off)
     stack: tuple[ResultItem, ...] = ()  # near-identical photos shown as this one (itself included)
+    # The text of the photo that the query asked for, and its box (0..1 of the photo).
+    text: str | None = field(default=None, compare=False)
+    text_box: tuple[float, float, float, float] | None = field(default=None, compare=False)
 
     @property
     def count(self) -> int:
@@ -163,7 +166,7 @@ def rows_by_path(items: list[ResultItem]) -> dict[Path, list[int]]:
 class IndexStatus:
     """Where background indexing stands, for the status bar."""
 
-    phase: str  # "loading" | "scanning" | "indexing" | "idle" | "failed"
+    phase: str  # "loading" | "scanning" | "indexing" | "text" | "idle" | "failed"
     done: int = 0
     total: int = 0
     rate: float = 0.0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from PySide6.QtCore import QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QGuiApplication, QImage, QKeyEvent, QPainter, QPixmap
+from PySide6.QtGui import QColor, QGuiApplication, QImage, QKeyEvent, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
@@ -35,6 +35,11 @@ class ImageCanvas(QWidget):
         self.setObjectName("previewCanvas")
         self.pixmap: QPixmap | None = None
         self.note = ""
+        # The matched text's box (0..1 of the photo), outlined over it; and where it was
+        # last painted, in widget pixels (tests read it).
+        self.highlight: tuple[float, float, float, float] | None = None
+        self.highlight_rect: QRect | None = None
+        self.image_rect: QRect | None = None  # where the photo was last painted
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(200, 150)
 
@@ -55,11 +60,31 @@ class ImageCanvas(QWidget):
             target = QRect(0, 0, size.width(), size.height())
             target.moveCenter(area.center())
             p.drawPixmap(target, self.pixmap)
+            self._paint_highlight(p, target)
         if self.note:
             p.setPen(QColor("#d0d0d0"))
             p.drawText(self.rect().adjusted(0, 0, 0, -12),
                        Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom, self.note)
         p.end()
+
+
+    def _paint_highlight(self, p: QPainter, target: QRect) -> None:
+        self.highlight_rect = None
+        self.image_rect = target
+        if self.highlight is None:
+            return
+        x0, y0, x1, y1 = self.highlight
+        pad = 4
+        r = QRect(round(target.x() + x0 * target.width()) - pad,
+                  round(target.y() + y0 * target.height()) - pad,
+                  round((x1 - x0) * target.width()) + 2 * pad,
+                  round((y1 - y0) * target.height()) + 2 * pad)
+        pen = QPen(QColor("#ffcc33"))
+        pen.setWidth(3)
+        p.setPen(pen)
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.drawRoundedRect(r, 4, 4)
+        self.highlight_rect = r
 
 
 class PreviewPage(QWidget):
@@ -137,7 +162,8 @@ class PreviewPage(QWidget):
         form.setVerticalSpacing(10)
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)
         self.fields: dict[str, QLabel] = {}
-        for name in ("Taken", "Place", "Camera", "Dimensions", "File size", "Match", "Path"):
+        for name in ("Taken", "Place", "Text", "Camera", "Dimensions", "File size", "Match",
+                     "Path"):
             value = QLabel("–")
             value.setWordWrap(True)
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -147,6 +173,7 @@ class PreviewPage(QWidget):
             form.addRow(label, value)
             self.fields[name] = value
         form.setRowVisible(self.fields["Place"], False)  # shown for photos with a place
+        form.setRowVisible(self.fields["Text"], False)  # shown when the query asked for text
         return info
 
     def insert_field(self, row: int, title: str, value: QLabel) -> None:
@@ -169,6 +196,9 @@ class PreviewPage(QWidget):
         self.fields["Place"].setText(p.place or "–")
         # Only photos with GPS have the row (the panel must fit 800×500 without it).
         self.form.setRowVisible(self.fields["Place"], p.place is not None)
+        self.fields["Text"].setText(f"“{item.text}”" if item.text else "–")
+        self.form.setRowVisible(self.fields["Text"], item.text is not None)
+        self.canvas.highlight = item.text_box
         self.fields["Camera"].setText(formatting.camera(p.camera_make, p.camera_model))
         self.fields["Dimensions"].setText(formatting.pixels(p.width, p.height))
         self.fields["File size"].setText(formatting.file_size(p.size))

@@ -180,7 +180,7 @@ class SearchWorker(QueueWorker):
         encoder, index = engine
         searcher = Searcher(catalog, index, encoder)
         response = self._run(catalog, searcher, query)
-        items = [_item(r, response.ranked) for r in response]
+        items = [_item(r, response.ranked, response.text_hits) for r in response]
         more: list[ResultItem] = []
         if any(it.best for it in items):
             # The long tail below this query's cut-off waits behind "Show more".
@@ -233,11 +233,16 @@ class SearchWorker(QueueWorker):
         raise ValueError(f"unknown query kind {query.kind}")
 
 
-def _item(r: SearchResult, ranked: bool) -> ResultItem:
-    score = float(r.score) if ranked else None
-    stack = tuple(ResultItem(m.photo, float(m.score) if ranked else None, bool(m.best))
-                  for m in r.stack) if len(r.stack) > 1 else ()
-    return ResultItem(r.photo, score, bool(r.best), stack)
+def _item(r: SearchResult, ranked: bool, text_hits: dict | None = None) -> ResultItem:
+    hits = text_hits or {}
+
+    def one(m: SearchResult, stack: tuple[ResultItem, ...] = ()) -> ResultItem:
+        hit = hits.get(m.photo.id)
+        return ResultItem(m.photo, float(m.score) if ranked else None, bool(m.best), stack,
+                          text=hit.text if hit else None, text_box=hit.box if hit else None)
+
+    stack = tuple(one(m) for m in r.stack) if len(r.stack) > 1 else ()
+    return one(r, stack)
 
 def _is_search_error(e: Exception) -> bool:
     """A SearchError/QueryError (their messages are for the user); no import needed."""

@@ -132,8 +132,9 @@ class AppState:
 
     @property
     def indexing(self) -> bool:
-        """Photos are being checked or indexed (the status bar shows progress)."""
-        return self.worker_busy and self.index_status.phase in ("scanning", "indexing") \
+        """Photos are being checked, indexed or read for text (the status bar shows
+        progress)."""
+        return self.worker_busy and self.index_status.phase in ("scanning", "indexing", "text") \
             and self.model == "ready"
 
     def progress_text(self, paused: bool = False) -> str:
@@ -142,7 +143,8 @@ class AppState:
         if st.phase == "scanning":
             text = "Checking folders for changes…"
         else:
-            text = f"Indexing {st.done:,} of {st.total:,}"
+            what = "Reading text in" if st.phase == "text" else "Indexing"
+            text = f"{what} {st.done:,} of {st.total:,}"
             if st.rate > 0 and not paused:
                 text += f" · {st.rate:.1f} photos/s"
             if st.eta is not None and st.done < st.total and not paused:

@@ -102,6 +102,7 @@ class MainWindow(QMainWindow):
     remove_folder_requested = Signal(str)
     rescan_requested = Signal()
     switch_model_requested = Signal(str)
+    text_reading_requested = Signal(bool)  # the "Read Text in Photos" switch
     shutdown_requested = Signal()
     # for run_app / the screenshot driver
     fatal_error = Signal(str, int)  # message, exit code
@@ -198,6 +199,7 @@ class MainWindow(QMainWindow):
         self.remove_folder_requested.connect(w.remove_folder, queued)
         self.rescan_requested.connect(w.rescan, queued)
         self.switch_model_requested.connect(w.switch_model, queued)
+        self.text_reading_requested.connect(w.set_text_reading, queued)
         self.shutdown_requested.connect(w.shutdown, queued)
         w.library_opened.connect(self._on_library_opened)
         w.library_locked.connect(self._on_library_locked)
@@ -249,6 +251,20 @@ class MainWindow(QMainWindow):
 
     # -- building ---------------------------------------------------------------------
 
+    def _text_reading_on(self) -> bool:
+        """The library's text-in-photos setting (on for a new library)."""
+        from clipgallery.core.indexing import ocr_pass
+        from clipgallery.core.store.catalog import Catalog
+
+        path = self.worker.paths.catalog
+        if not path.is_file():
+            return ocr_pass.enabled_by_env()
+        try:
+            with Catalog(path, readonly=True) as cat:
+                return ocr_pass.enabled(cat)
+        except Exception:  # noqa: BLE001 - an unreadable catalog: the worker says so
+            return True
+
     def _action(self, text: str, slot, shortcut: QKeySequence | str | None = None,
                 tip: str = "", icon: QStyle.StandardPixmap | None = None) -> QAction:
         a = QAction(text, self)
@@ -277,6 +293,12 @@ class MainWindow(QMainWindow):
                                        None, "Choose, download or import the search model")
         self.act_import_model = self._action("Import Model File…", self.import_model_file, None,
                                              "Import a model file, e.g. from a USB stick")
+        self.act_read_text = self._action(
+            "Read Text in Photos", lambda: self.text_reading_requested.emit(
+                self.act_read_text.isChecked()), None,
+            "Find photos by the text in them (signs, pages, shirts); read after indexing")
+        self.act_read_text.setCheckable(True)
+        self.act_read_text.setChecked(self._text_reading_on())
         self.act_quit = self._action("Quit", self.close, QKeySequence.StandardKey.Quit)
         self.act_find = self._action("Find", self.focus_search, QKeySequence.StandardKey.Find,
                                      "Search your photos")
@@ -471,6 +493,7 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         m.addAction(self.act_models)
         m.addAction(self.act_import_model)
+        m.addAction(self.act_read_text)
         m.addSeparator()
         m.addAction(self.act_quit)
         m = mb.addMenu("&Edit")

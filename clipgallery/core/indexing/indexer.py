@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from PIL import Image
 
 from clipgallery.core.photos import guard, hashes, imaging, phash, places
 from clipgallery.core.store.catalog import (
@@ -190,7 +191,8 @@ class Indexer:
                  progress: Callable[[Progress], None] | None = None,
                  cancel: threading.Event | None = None,
                  max_pixels: int = imaging.DEFAULT_MAX_PIXELS,
-                 save_every: float = 120.0) -> None:
+                 save_every: float = 120.0,
+                 on_decoded: Callable[[str | None, Image.Image], None] | None = None) -> None:
         if index.model_id != encoder.model_id:
             raise ValueError("vector index and encoder are for different models")
         self.catalog = catalog
@@ -204,6 +206,9 @@ class Indexer:
         self._running.set()
         self.max_pixels = max_pixels
         self.save_every = save_every
+        # Called in the decode threads with each (content hash, reduced image) decoded
+        # for the model: the text pass's spool (indexing.ocr_pass) keeps a copy.
+        self.on_decoded = on_decoded
         self._full_run = True
         self._legacy_hashes = False  # set per run: does the library hold old digests?
 
@@ -456,6 +461,8 @@ class Indexer:
             prep.tensor = self.encoder.preprocess_image(dec.image)
             prep.meta = dict(dec.meta)
             prep.meta["phash"] = phash.dhash(dec.image)
+            if self.on_decoded is not None:
+                self.on_decoded(prep.content_hash, dec.image)
         except imaging.DecodeError as e:
             prep.error = e.reason
         except Exception as e:  # noqa: BLE001 - one bad file must never stop the queue

@@ -104,6 +104,9 @@ class IndexingSession:
         self.index: VectorIndex | None = None
         self.indexer: Indexer | None = None
         self.activated = False  # the last run activated the model
+        # Hears each photo the CLIP pass decoded (content hash, reduced image), e.g. the
+        # text pass's spool (core/indexing/ocr_pass.py); set before load_model().
+        self.on_decoded: Callable[[str | None, Any], None] | None = None
         self._paused = threading.Event()
         self._owns_library = False
 
@@ -181,7 +184,7 @@ class IndexingSession:
             extra["batch_size"] = self.batch_size
         indexer = Indexer(self.library.catalog, index, encoder, progress=self.progress,
                           cancel=self.cancel_event, decode_workers=self.decode_workers,
-                          **extra)
+                          on_decoded=self.on_decoded, **extra)
         if self._paused.is_set():
             indexer.pause()
         self.spec, self.encoder, self.index, self.indexer = spec, encoder, index, indexer

@@ -82,7 +82,7 @@ from clipgallery.core.search import duplicates, ranking
 from clipgallery.core.search.filters import SORTS
 from clipgallery.core.search.query import Filters, ParsedQuery, QueryError, SearchError, parse_query
 from clipgallery.core.search.understand import Understood, understand
-from clipgallery.core.store.catalog import INDEXED, Catalog, Photo
+from clipgallery.core.store.catalog import INDEXED, Catalog, Photo, TextHit
 from clipgallery.core.store.vector_index import VectorIndex
 
 if TYPE_CHECKING:  # torch and open_clip load only with a model
@@ -106,6 +106,9 @@ class SearchResult:
     best: bool = False
     z: float | None = None
     stack: list[SearchResult] = field(default_factory=list, repr=False)
+    # With text to find: ``score`` ranks by signals matched (text and CLIP above either
+    # alone, see Searcher._with_text); the CLIP score itself is kept here.
+    clip: float | None = None
 
     @property
     def path(self) -> Path:
@@ -147,13 +150,19 @@ class SearchResponse:
     ranked: bool = True  # False: a filter-only listing (no query), by date
     sort: str = "relevance"
     understood: Understood | None = None  # a date or place read out of the query text
+    text_hits: dict[int, TextHit] = field(default_factory=dict)  # photo id -> its text match
 
     def why(self, r: SearchResult) -> dict[str, object]:
-        """Why ``r`` is a result: its CLIP score (ranked searches), and the place and day
-        taken when the query's date or place (:attr:`understood`) selected it."""
+        """Why ``r`` is a result: its CLIP score (ranked searches), the text it holds
+        (its line, box and confidence) when the query asked for text, and the place and
+        day taken when the query's date or place (:attr:`understood`) selected it."""
         out: dict[str, object] = {}
-        if self.ranked:
-            out["clip"] = round(r.score, 6)
+        clip = r.clip if self.text_hits else r.score
+        if self.ranked and clip is not None:
+            out["clip"] = round(clip, 6)
+        hit = self.text_hits.get(r.photo.id)
+        if hit is not None:
+            out["text"] = hit.as_dict()
         u = self.understood
         if u and u.place and r.photo.place:
             out["place"] = r.photo.place
@@ -433,10 +442,68 @@ class Searcher:
                 query, filters = understood.text, understood.apply(filters)
             else:
                 understood = None
-        response = self._search(query, image=image, good=good, bad=bad, filters=filters,
-                                sort=sort, limit=limit, stack=stack, image_weight=image_weight)
+        if understood is not None and understood.words:
+            response = self._with_text(understood.words, query, image=image, good=good,
+                                       bad=bad, filters=filters, sort=sort, limit=limit,
+                                       stack=stack, image_weight=image_weight)
+        else:
+            response = self._search(query, image=image, good=good, bad=bad, filters=filters,
+                                    sort=sort, limit=limit, stack=stack,
+                                    image_weight=image_weight)
         response.understood = understood
         return response
+
+    def _with_text(self, words: str, query: str | ParsedQuery, *, image: PhotoRef | None,
+                   good: Iterable[PhotoRef], bad: Iterable[PhotoRef], filters: Filters | None,
+                   sort: str, limit: int, stack: bool, image_weight: float) -> SearchResponse:
+        """A search for text in photos, with or without CLIP terms.
+
+        Photos whose text matches come first, and of those, the ones CLIP also ranks
+        among its best matches (several signals) above the others; then, not marked
+        best, CLIP's other matches.  Place and date filters apply to all.  Without CLIP
+        terms only photos with the text are results, best match first (a whole word over
+        a word's start over a substring, then confidence)."""
+        good, bad = list(good), list(bad)
+        hits = {h.photo_id: h for h in self.catalog.text_hits(words, limit=max(limit, 1000))}
+        parsed = query if isinstance(query, ParsedQuery) else parse_query(
+            query or "", require_positive=False)
+        # Negative terms alone (text:menu -people) have nothing for CLIP to rank by.
+        has_clip = bool(parsed.positives) or image is not None or bool(good)
+        clip_rows: list[SearchResult] = []
+        base = SearchResponse([], filters=filters, library_size=len(self.index), sort=sort)
+        if has_clip:
+            base = self._search(parsed, image=image, good=good, bad=bad, filters=filters,
+                                sort="relevance", limit=max(limit, len(hits)) + limit,
+                                stack=False, image_weight=image_weight)
+            clip_rows = base.results
+        quality = {"word": 1.0, "prefix": 0.9, "substring": 0.8}
+        rows = self.catalog.photos_by_id(list(hits))
+        by_id = {r.photo.id: r for r in clip_rows}
+        results: list[SearchResult] = []
+        for pid, h in hits.items():
+            row = rows.get(pid)
+            if row is None or row.status != INDEXED or (filters and not filters.matches(row)):
+                continue
+            c = by_id.get(pid)
+            text_score = quality.get(h.kind, 0.8) * h.confidence
+            two = c is not None and c.best
+            score = (2.0 + c.score) if two else 1.0 + text_score
+            results.append(SearchResult(row, score, best=True, z=c.z if c else None,
+                                        clip=c.score if c else None))
+        results.sort(key=lambda r: (-r.score, r.photo.id))
+        for c in clip_rows:
+            if c.photo.id not in hits:
+                results.append(SearchResult(c.photo, c.score, best=False, z=c.z, clip=c.score))
+        results = results[:int(limit * 1.25) + 10 if stack else limit]
+        if stack and len(results) > 1:
+            got, vecs = self.catalog.indexed_vectors(self.index.model_id,
+                                                     [r.photo.id for r in results])
+            results = self._stack(results, {int(i): v for i, v in zip(got, vecs, strict=True)})
+        results = results[:limit]
+        self._sort(results, sort)
+        return SearchResponse(results, base.query, filters, base.library_size or len(self.index),
+                              base.median, base.spread, base.exact, top=base.top,
+                              ranked=True, sort=sort, text_hits=hits)
 
     def _search(self, query: str | ParsedQuery, *, image: PhotoRef | None,
                 good: Iterable[PhotoRef], bad: Iterable[PhotoRef], filters: Filters | None,

@@ -1,4 +1,11 @@
-"""What a typed query says besides what CLIP sees: a date taken and a place.
+"""What a typed query says besides what CLIP sees: text in the photo, a date taken, a place.
+
+Text in the photo (read by the text pass, :mod:`clipgallery.core.indexing.ocr_pass`) is
+asked for with a cue: ``text:bakery``, ``text:"two words"``, "sign that says bakery",
+"that reads OPEN", "saying hello", "with the text fish market" (unquoted, the words up
+to the next ``+``/``-`` operator or the end).  ``text:`` and quoted forms are read
+first (so ``text:2019`` is text, not a date); unquoted cue forms last, after the date
+and the place ("sign that says bakery in Lisbon 2019": text "bakery", in Lisbon, 2019).
 
 :func:`understand` takes the raw query text and returns an :class:`Understood`: the text
 left for CLIP, the date (:mod:`clipgallery.core.search.dates`) and the place.  A place
@@ -20,13 +27,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import re
 from dataclasses import dataclass
 
 from clipgallery.core.photos.places import known_country
 from clipgallery.core.search.dates import DateSpan, find_date
 from clipgallery.core.search.filters import Filters
 
-__all__ = ["Understood", "understand", "find_place"]
+__all__ = ["Understood", "understand", "find_place", "find_text", "TEXT_CUES"]
+
+#: Cues that introduce the text to find in photos (regular expressions, any case).
+TEXT_CUES = (r"(?:that|which)\s+(?:says|reads|said|read|spells)", r"saying",
+             r"with\s+(?:the\s+)?(?:text|words?|writing)")
 
 _CUES = ("in", "at")
 _MAX_NAME_WORDS = 4
@@ -38,13 +50,19 @@ class Understood:
     date: DateSpan | None = None
     place: str | None = None
     place_words: str = ""  # the words of the query it came from
+    words: str | None = None  # text to find in the photos (OCR)
+    words_text: str = ""  # the words of the query it came from ("that says bakery")
 
     def __bool__(self) -> bool:
-        return self.date is not None or self.place is not None
+        return self.date is not None or self.place is not None or bool(self.words)
 
     def items(self) -> list[dict[str, str]]:
         """What was understood, for the CLI's JSON and the app's labels."""
-        out = [self.date.as_dict()] if self.date else []
+        out = []
+        if self.words:
+            out.append({"kind": "text", "text": self.words_text,
+                        "label": f"with the text “{self.words}”", "words": self.words})
+        out += [self.date.as_dict()] if self.date else []
         if self.place:
             out.append({"kind": "place", "text": self.place_words,
                         "label": f"in {self.place}", "place": self.place})
@@ -104,9 +122,47 @@ def find_place(text: str, names: set[str]) -> tuple[str, str | None, str]:
     return text, None, ""
 
 
+_QUOTED = re.compile(r'(?:(?<=\s)|^)(?:text:|(?:' + "|".join(TEXT_CUES)
+                     + r')\s+)"([^"]*)"', re.I)
+_TEXT_WORD = re.compile(r'(?:(?<=\s)|^)text:([^\s"]+)', re.I)
+_UNQUOTED = re.compile(r"(?:(?<=\s)|^)(?:" + "|".join(TEXT_CUES) + r")\s+(.+?)\s*(?=\s[+-]|$)",
+                       re.I)
+
+
+def find_text(text: str, *, quoted: bool) -> tuple[str, str | None, str]:
+    """(text without the cue, the words to find in photos or None, the words removed).
+
+    ``quoted``: only ``text:`` and quoted forms (read before dates and places); else
+    only unquoted cue forms, outside double quotes."""
+    if quoted:
+        for rx in (_QUOTED, _TEXT_WORD):
+            m = rx.search(text)
+            if m and m.group(1).strip():
+                return _cut(text, m), " ".join(m.group(1).split()), m.group(0).strip()
+        return text, None, ""
+    parts = text.split('"')
+    if len(parts) % 2 == 0:  # an unclosed quote: the query parser says so
+        return text, None, ""
+    for p in range(0, len(parts), 2):
+        m = _UNQUOTED.search(parts[p])
+        if m and m.group(1).strip(" ,.;!?"):
+            words = m.group(1).strip(" ,.;!?")
+            parts[p] = _cut(parts[p], m)
+            return " ".join('"'.join(parts).split()), " ".join(words.split()), \
+                m.group(0).strip()
+    return text, None, ""
+
+
+def _cut(text: str, m: re.Match[str]) -> str:
+    return " ".join((text[:m.start()] + " " + text[m.end():]).split())
+
+
 def understand(text: str, place_names: set[str], *, today: _dt.date | None = None
                ) -> Understood:
-    """Read a date, then a place, out of ``text`` (see the module docstring)."""
-    rest, date = find_date(text, today)
-    rest, place, words = find_place(rest, place_names)
-    return Understood(rest, date, place, words)
+    """Read text to find, a date, then a place out of ``text`` (see the module docstring)."""
+    rest, words, words_text = find_text(text, quoted=True)
+    rest, date = find_date(rest, today)
+    rest, place, place_words = find_place(rest, place_names)
+    if words is None:
+        rest, words, words_text = find_text(rest, quoted=False)
+    return Understood(rest, date, place, place_words, words, words_text)

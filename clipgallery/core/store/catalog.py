@@ -31,7 +31,7 @@ import numpy as np
 from clipgallery.core.photos.metadata import META_KEYS
 from clipgallery.core.photos.places import PLACE_KEYS
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 INDEXED = "indexed"
 SKIPPED = "skipped"
@@ -102,6 +102,30 @@ _MIGRATIONS: dict[int, str] = {
     ALTER TABLE photos ADD COLUMN place_region TEXT;
     ALTER TABLE photos ADD COLUMN place_country TEXT;
     CREATE INDEX photos_place ON photos(place_country, place_region, place_city);
+    """,
+    4: """
+    -- Text in photos (clipgallery.core.indexing.ocr_pass), by content hash: a moved or
+    -- copied photo is never read again.  status: 'text' (lines below), 'none' (no text
+    -- found) or 'failed' (reason).  Boxes are axis-aligned, relative to the oriented
+    -- image (0..1).  ocr_fts finds words and prefixes (case and accents folded by
+    -- unicode61); ocr_trigram finds substrings of the folded text (fold_text).
+    CREATE TABLE ocr_reads(
+        content_hash TEXT PRIMARY KEY,
+        status TEXT NOT NULL,
+        reason TEXT,
+        read_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE ocr_lines(
+        id INTEGER PRIMARY KEY,
+        content_hash TEXT NOT NULL,
+        text TEXT NOT NULL,
+        x0 REAL NOT NULL, y0 REAL NOT NULL, x1 REAL NOT NULL, y1 REAL NOT NULL,
+        confidence REAL NOT NULL
+    );
+    CREATE INDEX ocr_lines_hash ON ocr_lines(content_hash);
+    CREATE VIRTUAL TABLE ocr_fts USING fts5(
+        text, tokenize='unicode61 remove_diacritics 2', prefix='2 3');
+    CREATE VIRTUAL TABLE ocr_trigram USING fts5(folded, tokenize='trigram');
     """,
 }
 
@@ -837,3 +861,155 @@ class Catalog:
             db.execute("INSERT INTO meta(key, value) VALUES('log_pruned_upto', ?) "
                        "ON CONFLICT(key) DO UPDATE SET value=MAX(CAST(value AS INTEGER), "
                        "CAST(excluded.value AS INTEGER))", (str(upto),))
+
+    # -- text in photos (OCR; see clipgallery.core.indexing.ocr_pass) --------------------
+
+    def ocr_todo(self, limit: int, after_id: int = 0) -> list[tuple[int, str, Path]]:
+        """Photos whose content was never read for text, oldest id first, one per content
+        hash: ``(photo id, content hash, path)`` with ids above ``after_id``."""
+        rows = self._q(
+            "SELECT MIN(p.id), p.content_hash FROM photos p WHERE p.status=? AND "
+            "p.content_hash IS NOT NULL AND p.id > ? AND NOT EXISTS (SELECT 1 FROM "
+            "ocr_reads r WHERE r.content_hash=p.content_hash) GROUP BY p.content_hash "
+            "ORDER BY MIN(p.id) LIMIT ?", (INDEXED, after_id, limit))
+        paths = {r[0]: decode_path(r[1]) for r in self._q(
+            f"SELECT id, path FROM photos WHERE id IN ({','.join('?' * len(rows))})",
+            [r[0] for r in rows])} if rows else {}
+        return [(int(r[0]), str(r[1]), paths[r[0]]) for r in rows]
+
+    def ocr_counts(self) -> dict[str, int]:
+        """Indexed photos by what their text read says: 'text', 'none', 'failed' and
+        'unread' (not read yet)."""
+        out = {"text": 0, "none": 0, "failed": 0, "unread": 0}
+        for status, n in self._q(
+                "SELECT COALESCE(r.status, 'unread'), COUNT(*) FROM photos p LEFT JOIN "
+                "ocr_reads r ON r.content_hash=p.content_hash WHERE p.status=? "
+                "GROUP BY 1", (INDEXED,)):
+            out[str(status)] = int(n)
+        return out
+
+    def ocr_read_count(self) -> int:
+        """Contents read for text so far (every status)."""
+        return int(self._q("SELECT COUNT(*) FROM ocr_reads")[0][0])
+
+    @staticmethod
+    def put_ocr_read(db: sqlite3.Connection, content_hash: str, status: str,
+                     lines: Sequence[OcrLine] = (), reason: str | None = None) -> None:
+        """Record one content's read (inside ``transaction()``); a second read of the
+        same content replaces the first."""
+        old = [r[0] for r in db.execute("SELECT id FROM ocr_lines WHERE content_hash=?",
+                                        (content_hash,))]
+        if old:
+            marks = ",".join("?" * len(old))
+            for table in ("ocr_lines", "ocr_fts", "ocr_trigram"):
+                key = "id" if table == "ocr_lines" else "rowid"
+                db.execute(f"DELETE FROM {table} WHERE {key} IN ({marks})", old)
+        db.execute("INSERT INTO ocr_reads(content_hash, status, reason, read_at) "
+                   "VALUES(?, ?, ?, ?) ON CONFLICT(content_hash) DO UPDATE SET "
+                   "status=excluded.status, reason=excluded.reason, read_at=excluded.read_at",
+                   (content_hash, status, reason, time.time()))
+        for ln in lines:
+            cur = db.execute(
+                "INSERT INTO ocr_lines(content_hash, text, x0, y0, x1, y1, confidence) "
+                "VALUES(?, ?, ?, ?, ?, ?, ?)", (content_hash, ln.text, *ln.box, ln.confidence))
+            db.execute("INSERT INTO ocr_fts(rowid, text) VALUES(?, ?)",
+                       (cur.lastrowid, ln.text))
+            db.execute("INSERT INTO ocr_trigram(rowid, folded) VALUES(?, ?)",
+                       (cur.lastrowid, fold_text(ln.text)))
+
+    def ocr_lines(self, content_hash: str) -> list[OcrLine]:
+        """The text lines read from this content, top to bottom."""
+        return [OcrLine(r[0], (r[1], r[2], r[3], r[4]), r[5]) for r in self._q(
+            "SELECT text, x0, y0, x1, y1, confidence FROM ocr_lines WHERE content_hash=? "
+            "ORDER BY y0, x0", (content_hash,))]
+
+    def text_hits(self, words: str, limit: int = 1000) -> list[TextHit]:
+        """Indexed photos whose text holds ``words``: each word as a word or a word's
+        start (FTS5, case and accents folded), else as a substring of a line (trigram,
+        words of 3 letters or more).  One hit per photo, the best line; ``kind`` is
+        'word', 'prefix' or 'substring' (best first)."""
+        tokens = fold_text(words).split()
+        if not tokens:
+            return []
+        phrase = '"' + " ".join(t.replace('"', "") for t in tokens) + '"'
+        found: dict[int, tuple[int, float]] = {}  # line id -> (kind rank, -confidence)
+        for rank, match in ((0, phrase), (1, phrase + " *")):
+            for lid, conf in self._q(
+                    "SELECT f.rowid, l.confidence FROM ocr_fts f JOIN ocr_lines l ON "
+                    "l.id=f.rowid WHERE ocr_fts MATCH ? LIMIT ?", (match, limit * 4)):
+                found.setdefault(int(lid), (rank, -float(conf)))
+        folded = " ".join(tokens)
+        if len(folded) >= 3:
+            for lid, conf in self._q(
+                    "SELECT t.rowid, l.confidence FROM ocr_trigram t JOIN ocr_lines l ON "
+                    "l.id=t.rowid WHERE ocr_trigram MATCH ? LIMIT ?",
+                    ('"' + folded.replace('"', "") + '"', limit * 4)):
+                found.setdefault(int(lid), (2, -float(conf)))
+        if not found:
+            return []
+        ids = sorted(found, key=lambda i: found[i])
+        marks = ",".join("?" * len(ids))
+        per_line: dict[int, list[sqlite3.Row]] = {}
+        for r in self._q(
+                "SELECT l.id, p.id, l.text, l.x0, l.y0, l.x1, l.y1, l.confidence FROM "
+                f"ocr_lines l JOIN photos p ON p.content_hash=l.content_hash WHERE l.id IN "
+                f"({marks}) AND p.status=?", (*ids, INDEXED)):
+            per_line.setdefault(int(r[0]), []).append(r)
+        hits: dict[int, TextHit] = {}
+        kinds = ("word", "prefix", "substring")
+        for lid in ids:
+            for r in per_line.get(lid, []):
+                pid = int(r[1])
+                if pid not in hits:
+                    hits[pid] = TextHit(pid, str(r[2]), (r[3], r[4], r[5], r[6]),
+                                        float(r[7]), kinds[found[lid][0]])
+            if len(hits) >= limit:
+                break
+        return list(hits.values())
+
+    def ocr_problems(self) -> list[str]:
+        """What ``check`` finds wrong in the text tables (cheap counts)."""
+        problems = []
+        n_lines = int(self._q("SELECT COUNT(*) FROM ocr_lines")[0][0])
+        for table in ("ocr_fts", "ocr_trigram"):
+            n = int(self._q(f"SELECT COUNT(*) FROM {table}")[0][0])
+            if n != n_lines:
+                problems.append(f"text search table {table} holds {n} lines, not {n_lines}")
+        orphans = int(self._q("SELECT COUNT(*) FROM ocr_lines l WHERE NOT EXISTS (SELECT 1 "
+                              "FROM ocr_reads r WHERE r.content_hash=l.content_hash)")[0][0])
+        if orphans:
+            problems.append(f"{orphans} text lines belong to no read")
+        return problems
+
+
+class OcrLine(NamedTuple):
+    """One line of text read from a photo: its box (x0, y0, x1, y1; 0..1 of the oriented
+    image) and the recogniser's confidence (0..1)."""
+
+    text: str
+    box: tuple[float, float, float, float]
+    confidence: float
+
+
+class TextHit(NamedTuple):
+    """A photo whose text matched a search: the best matching line."""
+
+    photo_id: int
+    text: str
+    box: tuple[float, float, float, float]
+    confidence: float
+    kind: str  # 'word' | 'prefix' | 'substring'
+
+    def as_dict(self) -> dict[str, object]:
+        return {"text": self.text, "box": [round(float(v), 4) for v in self.box],
+                "confidence": round(self.confidence, 4), "match": self.kind}
+
+
+def fold_text(text: str) -> str:
+    """Text as matched: case-folded, accents removed (NFKD without combining marks),
+    every other character than letters and digits a space ("Bakery's" -> "bakery s")."""
+    import unicodedata
+
+    nfkd = unicodedata.normalize("NFKD", text.casefold())
+    bare = "".join(c for c in nfkd if not unicodedata.combining(c))
+    return " ".join("".join(c if c.isalnum() else " " for c in bare).split())

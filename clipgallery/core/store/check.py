@@ -42,6 +42,7 @@ def check(lib: Library, *, repair: bool = False) -> CheckReport:
         if repair:
             cat.drop_orphan_embeddings()
             rep.repaired.append(f"dropped {orphans} orphaned vectors")
+    rep.problems.extend(cat.ocr_problems())  # text in photos: counts only, cheap
     model_id = cat.model_id
     if model_id is None:
         return rep
