@@ -8,6 +8,7 @@ This is what the seam buys: marks, stacks, "show more", filters and the library'
 
 from __future__ import annotations
 
+import gc
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -15,7 +16,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QItemSelectionModel
+from PySide6.QtCore import QCoreApplication, QEvent, QItemSelectionModel
 
 from clipgallery.app.image_loader import ThumbnailLoader
 from clipgallery.app.items import FolderInfo, Query, ResultItem, ResultSet
@@ -78,6 +79,13 @@ def tools(qtbot, tmp_path: Path):
     yield host, features
     features.shutdown()
     host.loader.stop()
+    # Let these Qt objects die here, in this test and in the UI thread, rather than in a
+    # later garbage collection (which may run in any thread of the next test's window).
+    host.grid.setModel(None)
+    del features, host
+    gc.collect()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    QCoreApplication.processEvents()
 
 
 def test_marks_refine_the_query_through_the_host(tools) -> None:
