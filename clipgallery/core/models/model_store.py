@@ -12,7 +12,6 @@ from that same thread and polls a ``threading.Event`` to cancel.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import os
@@ -28,8 +27,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-# Only what needs no torch at import time: `model list` and the lean edition use this
-# module without torch; the functions that need open_clip import it themselves.
 from clipgallery.core.models.specs import (
     LOCAL_CONFIG,
     ModelSpec,
@@ -38,6 +35,10 @@ from clipgallery.core.models.specs import (
     hub_folder,
     hub_reachable,
 )
+
+# Only what needs no torch at import time: `model list` and the lean edition use this
+# module without torch; the functions that need open_clip import it themselves.
+from clipgallery.core.photos.hashes import file_sha256
 
 WEIGHTS_NAME = "open_clip_model.safetensors"
 INFO_NAME = "clipgallery_model.json"
@@ -270,7 +271,7 @@ def _fetch(url: str, dest: Path, meter: _Meter, cancel: threading.Event) -> Path
                                f"{total / 1e6:.1f} MB (the connection closed early). Run it "
                                "again to resume where it stopped.")
     want = _etag_sha256(etag)
-    if want is not None and _sha256(part) != want:
+    if want is not None and file_sha256(part) != want:
         part.unlink(missing_ok=True)
         meta.unlink(missing_ok=True)
         raise ModelUnavailable(f"The downloaded {dest.name} is corrupt (its checksum does not "
@@ -396,14 +397,6 @@ class InstalledModel:
     kind: str  # "imported" | "downloaded"
     path: str
     size_mb: float
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _load_weights(path: Path) -> dict:
@@ -560,7 +553,7 @@ def _install(source: Path, final: Path, model_cfg: dict, preprocess_cfg: dict,
             save_file({k: v.contiguous() for k, v in sd.items()}, str(tmp / WEIGHTS_NAME))
         model_id = local_model_id(tmp).replace(f"local:{tmp.name}@", f"local:{safe}@")
         (tmp / INFO_NAME).write_text(json.dumps({"model_id": model_id, "source": str(source),
-                                                 "sha256": _sha256(tmp / WEIGHTS_NAME)}))
+                                                 "sha256": file_sha256(tmp / WEIGHTS_NAME)}))
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -17,7 +17,6 @@ conversion) can be exported this way.  Nothing here imports torch.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -27,6 +26,7 @@ from typing import Any
 
 from clipgallery.core.models.specs import ModelUnavailable
 from clipgallery.core.models.tokenizer import VOCAB_FILE
+from clipgallery.core.photos.hashes import file_sha256
 
 MANIFEST = "clipgallery_onnx_model.json"
 FORMAT = "clipgallery-onnx-model/1"
@@ -36,14 +36,6 @@ FULL_EDITION = ("Converting a model to ONNX needs PyTorch and open_clip: use the
                 "edition of ClipGallery (or 'pip install clipgallery'), or import a model "
                 "already converted on another computer ('clipgallery model export SPEC "
                 "DIR' there, 'clipgallery model import DIR' here).")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def is_portable(folder: str | os.PathLike[str]) -> bool:
@@ -71,7 +63,7 @@ def verify(folder: Path) -> dict[str, Any]:
         path = Path(folder) / name
         if not path.is_file():
             raise ModelUnavailable(f"{path} is missing: the model was not copied in full.")
-        if path.stat().st_size != meta.get("size") or _sha256(path) != meta.get("sha256"):
+        if path.stat().st_size != meta.get("size") or file_sha256(path) != meta.get("sha256"):
             raise ModelUnavailable(f"{path} is damaged (its checksum does not match); copy "
                                    "or export the model again.")
     return manifest
@@ -95,7 +87,7 @@ def export(export_dir: Path, dest: Path, *, label: str) -> Path:
             shutil.copyfile(Path(export_dir) / name, tmp / name)
         manifest = {"format": FORMAT, "label": label, "model_id": info["model_id"],
                     "dim": info["dim"],
-                    "files": {n: {"size": (tmp / n).stat().st_size, "sha256": _sha256(tmp / n)}
+                    "files": {n: {"size": (tmp / n).stat().st_size, "sha256": file_sha256(tmp / n)}
                               for n in names}}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
         if dest.exists():

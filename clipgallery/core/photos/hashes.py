@@ -26,6 +26,15 @@ def legacy_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+def file_sha256(path) -> str:
+    """SHA-256 of a file, read in 1 MiB chunks (model files' published checksums)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def is_legacy(h: str | None) -> bool:
     """Whether ``h`` is a stored digest of the old kind."""
     return bool(h) and not h.startswith(PREFIX)  # type: ignore[union-attr]
