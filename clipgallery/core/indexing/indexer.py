@@ -461,6 +461,8 @@ class Indexer:
             prep.tensor = self.encoder.preprocess_image(dec.image)
             prep.meta = dict(dec.meta)
             prep.meta["phash"] = phash.dhash(dec.image)
+            if prep.meta.get("gps_lat") is not None:
+                places.prefetch()  # ready by the time this batch is committed
             if self.on_decoded is not None:
                 self.on_decoded(prep.content_hash, dec.image)
         except imaging.DecodeError as e:
