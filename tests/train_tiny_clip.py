@@ -155,6 +155,60 @@ def _make_train_item(args: tuple[int, int]) -> tuple[int, np.ndarray]:
     return synthetic.ALL_SPECS.index(spec), x
 
 
+# Partial captions (issue 15.4): a colour alone or a shape alone, as users type them.
+COLOUR_TEMPLATES = ("{c}", "a {c} photo", "something {c}", "a {c} shape")
+SHAPE_TEMPLATES = ("a {s}", "a photo of a {s}", "a {s} shape")
+
+
+def caption_table() -> tuple[list[str], np.ndarray]:
+    """Every training caption and what it asks for: ``(texts, wants)`` where
+    ``wants[j] = (colour index or -1, shape index or -1, background index or -1)``.
+
+    Full captions (``synthetic.captions``) come first, then the partial ones."""
+    colours, shapes, bgs = list(synthetic.COLORS), list(synthetic.SHAPES), list(synthetic.BACKGROUNDS)
+    texts: list[str] = []
+    wants: list[tuple[int, int, int]] = []
+    for c in colours:
+        for s in shapes:
+            texts += [synthetic.caption(c, s), f"a photo of {synthetic.caption(c, s)}"]
+            wants += [(colours.index(c), shapes.index(s), -1)] * 2
+            for b in bgs:
+                if synthetic.is_visible(c, b):
+                    full = synthetic.caption(c, s, b)
+                    texts += [full, f"a photo of {full}"]
+                    wants += [(colours.index(c), shapes.index(s), bgs.index(b))] * 2
+    n_full = len(texts)
+    for c in colours:
+        texts += [t.format(c=c) for t in COLOUR_TEMPLATES]
+        wants += [(colours.index(c), -1, -1)] * len(COLOUR_TEMPLATES)
+    for s in shapes:
+        texts += [t.format(s=s) for t in SHAPE_TEMPLATES]
+        wants += [(-1, shapes.index(s), -1)] * len(SHAPE_TEMPLATES)
+    return texts, np.array(wants, np.int64), n_full
+
+
+def matches(spec_ids: torch.Tensor, wants: torch.Tensor) -> torch.Tensor:
+    """``M[i, j]``: photo ``i`` (an index into ``synthetic.ALL_SPECS``) shows what
+    caption ``j`` (a row of :func:`caption_table`'s ``wants``) asks for."""
+    table = torch.tensor([[list(synthetic.COLORS).index(c), synthetic.SHAPES.index(s),
+                           synthetic.BACKGROUNDS.index(b)] for c, s, b in synthetic.ALL_SPECS])
+    have = table[spec_ids]  # (n, 3)
+    ok = (wants[None, :, :] < 0) | (have[:, None, :] == wants[None, :, :])
+    return ok.all(-1)
+
+
+def label_aware_loss(img_f: torch.Tensor, txt_f: torch.Tensor, scale: torch.Tensor,
+                     m: torch.Tensor) -> torch.Tensor:
+    """CLIP's symmetric contrastive loss with every true pair of the batch as a target
+    (a soft target spread over all photos a caption fits, and over all captions that fit
+    a photo), instead of only the diagonal: "red" fits every red photo in the batch."""
+    logits = scale * img_f @ txt_f.T
+    m = m.float()
+    li = -(torch.log_softmax(logits, 1) * (m / m.sum(1, keepdim=True))).sum(1).mean()
+    lt = -(torch.log_softmax(logits.T, 1) * (m.T / m.T.sum(1, keepdim=True))).sum(1).mean()
+    return 0.5 * (li + lt)
+
+
 def build_pool(n: int, seed: int, pp_cfg: dict, workers: int = 2,
                varied: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` preprocessed training photos (float32 N,3,S,S) and their spec indices."""
@@ -326,7 +380,8 @@ def load_local(folder: Path):
 
 def train(out: Path, steps: int, seed: int, pool_size: int, batch_size: int, lr: float,
           warmup: int, weight_decay: float, threads: int = 2, eval_every: int = 0,
-          cache: Path | None = None, varied: float = 0.0) -> dict:
+          cache: Path | None = None, varied: float = 0.0, partial: float = 0.0,
+          label_aware: bool = False) -> dict:
     t0 = time.time()
     setup_determinism(seed, threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -348,10 +403,16 @@ def train(out: Path, steps: int, seed: int, pool_size: int, batch_size: int, lr:
             torch.save((images, labels), cache_file)
     print(f"[{time.time() - t0:6.1f}s] drew {pool_size} training photos", flush=True)
 
-    # every caption wording of every spec, tokenised once
-    caps = [synthetic.captions(*s) for s in synthetic.ALL_SPECS]
-    n_tmpl = len(caps[0])
-    tokens = tokenizer([c for cs in caps for c in cs]).view(len(caps), n_tmpl, -1)
+    # every caption, tokenised once; for each photo spec, the captions that name it fully
+    texts, wants_np, n_full = caption_table()
+    tokens = tokenizer(texts)
+    wants = torch.from_numpy(wants_np)
+    table = matches(torch.arange(len(synthetic.ALL_SPECS)), wants)  # (specs, captions)
+    full_of = [torch.nonzero(table[k, :n_full]).flatten() for k in range(len(table))]
+    full_of = torch.stack([f[torch.arange(4) % len(f)] for f in full_of])  # 4 per spec
+    partial_of = [torch.nonzero(table[k, n_full:]).flatten() + n_full for k in range(len(table))]
+    n_part = min(len(x) for x in partial_of)
+    partial_of = torch.stack([x[:n_part] for x in partial_of])
 
     loss_fn = open_clip.ClipLoss()
     opt = torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.98), eps=1e-6)
@@ -369,11 +430,19 @@ def train(out: Path, steps: int, seed: int, pool_size: int, batch_size: int, lr:
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         idx = torch.randint(pool_size, (batch_size,), generator=gen)
-        tmpl = torch.randint(n_tmpl, (batch_size,), generator=gen)
+        spec = labels[idx]
+        cap = full_of[spec, torch.randint(4, (batch_size,), generator=gen)]
+        if partial > 0:
+            use = torch.rand(batch_size, generator=gen) < partial
+            pick = partial_of[spec, torch.randint(n_part, (batch_size,), generator=gen)]
+            cap = torch.where(use, pick, cap)
         x = images[idx]
-        t = tokens[labels[idx], tmpl]
+        t = tokens[cap]
         img_f, txt_f, scale = model(x, t)
-        loss = loss_fn(img_f, txt_f, scale)
+        if label_aware:
+            loss = label_aware_loss(img_f, txt_f, scale, matches(spec, wants[cap]))
+        else:
+            loss = loss_fn(img_f, txt_f, scale)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -516,12 +585,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache", type=Path, default=None, help="cache the drawn photos here")
     p.add_argument("--varied", type=float, default=0.0,
                    help="share of the pool drawn in the second style (draw_varied)")
+    p.add_argument("--partial", type=float, default=0.0,
+                   help="share of captions naming only the colour or only the shape")
+    p.add_argument("--label-aware", action="store_true",
+                   help="every true photo/caption pair of a batch is a target (label_aware_loss)")
+    p.add_argument("--width", type=int, default=MODEL_CFG["vision_cfg"]["width"],
+                   help="image tower width")
     p.add_argument("--no-readme", action="store_true", help="do not (re)write README.md")
     args = p.parse_args(argv)
     out = args.out.resolve()
+    MODEL_CFG["vision_cfg"]["width"] = args.width
 
     res = train(out, args.steps, args.seed, args.pool, args.batch_size, args.lr, args.warmup,
-                args.weight_decay, args.threads, args.eval_every, args.cache, args.varied)
+                args.weight_decay, args.threads, args.eval_every, args.cache, args.varied,
+                args.partial, args.label_aware)
     ev = res["eval"]
     size = sum(f.stat().st_size for f in out.iterdir() if f.is_file()) / 1e6
     print(f"training: {res['train_time_s']:.1f}s; total with evaluation: {res['total_time_s']:.1f}s")

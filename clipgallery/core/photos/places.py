@@ -18,8 +18,8 @@ the gazetteer under a lock.
 from __future__ import annotations
 
 import csv
-import io
 import importlib.util
+import io
 import logging
 import threading
 from collections.abc import Iterable, Sequence
