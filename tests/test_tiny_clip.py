@@ -38,7 +38,7 @@ def results(loaded):
 def test_files_are_small_and_in_open_clip_format():
     files = {p.name: p.stat().st_size for p in TINY_CLIP.iterdir() if p.is_file()}
     assert {"open_clip_config.json", "open_clip_model.safetensors", "README.md"} <= set(files)
-    assert sum(files.values()) < 8_000_000, files
+    assert sum(files.values()) <= 10_000_000, files  # issue 15.4: <= 10 MB
     cfg = json.loads((TINY_CLIP / "open_clip_config.json").read_text())
     assert set(cfg) == {"model_cfg", "preprocess_cfg"}
     pp = cfg["preprocess_cfg"]
@@ -65,7 +65,7 @@ def test_red_circle_query(results):
 
 
 def test_all_colour_shape_queries(results):
-    assert results["pair_p10_mean"] >= 0.8, results["pair_p10"]
+    assert results["pair_p10_mean"] >= 0.95, results["pair_p10"]
     assert results["blue_square_p10"] >= 0.9, results["pair_p10"]
     assert results["pair_p10_min"] >= 0.25, (results["pair_p10_worst"], results["pair_p10"])
 
@@ -78,16 +78,17 @@ def test_background_queries(results):
 
 def test_heldout_style_is_retrieved_as_measured_in_the_readme():
     """On tests/heldout_shapes.py pictures (a style training never sees), through the
-    project's encoder and ranking: the README's numbers, with a margin (issue 15.4's
-    targets, 0.95 for colour x shape, are not met by this model yet)."""
+    project's encoder and ranking: issue 15.4's targets (colour x shape precision@10
+    >= 0.95; "a circle -red" shows no red circle in its top 8), as in the README."""
     from tests import evaluate_heldout as ev
 
     labels, images = ev.heldout_set(per_pair=24, seed=15)
     enc, X = ev.encode(TINY_CLIP, images)
     ret = ev.retrieval(enc, X, labels)
     assert np.mean(list(ret["colour-photo"].values())) >= 0.95, ret["colour-photo"]
-    assert np.mean(list(ret["pair"].values())) >= 0.8, ret["pair"]
+    assert np.mean(list(ret["pair"].values())) >= 0.95, ret["pair"]
+    assert min(ret["pair"].values()) >= 0.7, ret["pair"]
     assert ret["shape"]["circle"] >= 0.9, ret["shape"]
     neg = ev.negatives(enc, X, labels, {"ranking": ev.negative_rules()["ranking"]})["ranking"]
-    assert neg["circle_minus_red_red_circles"] <= 1, neg
-    assert neg["excluded_in_top8"] <= 24, neg
+    assert neg["circle_minus_red_red_circles"] == 0, neg
+    assert neg["excluded_in_top8"] <= 2, neg
