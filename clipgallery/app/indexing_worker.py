@@ -189,19 +189,19 @@ class IndexingWorker(QObject):
 
     # -- thread-safe controls (any thread) -----------------------------------------
 
+    def _runners(self) -> list[Any]:
+        """What runs indexing work and obeys pause/resume: the session, the text pass."""
+        return [r for r in (self.session, self.text_pass) if r is not None]
+
     def pause(self) -> None:
         self._paused.set()
-        if self.session is not None:
-            self.session.pause()
-        if self.text_pass is not None:
-            self.text_pass.pause()
+        for runner in self._runners():
+            runner.pause()
 
     def resume(self) -> None:
         self._paused.clear()
-        if self.session is not None:
-            self.session.resume()
-        if self.text_pass is not None:
-            self.text_pass.resume()
+        for runner in self._runners():
+            runner.resume()
         if self.storage_error:  # the user says the disk is back: try the queued work
             self.storage_error = ""
             self._kick.emit()
@@ -218,10 +218,8 @@ class IndexingWorker(QObject):
         """Make a running job return soon; call before queueing :meth:`shutdown`."""
         self._stopping.set()
         self._cancel.set()
-        if self.session is not None:
-            self.session.resume()
-        if self.text_pass is not None:
-            self.text_pass.resume()
+        for runner in self._runners():  # a paused runner would never see the stop
+            runner.resume()
 
     # -- slots (this worker's thread) ----------------------------------------------
 
