@@ -377,6 +377,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             "skipped": counts.get(SKIPPED, 0),
             "missing": counts.get(MISSING, 0),
             "folders": folders,
+            # text in photos: indexed photos by what their read found ('unread': not yet)
+            "text": cat.ocr_counts(),
             "skip_reasons": [{"path": os.fsdecode(p), "reason": r}
                              for p, r in cat.skip_reasons()],
         }
@@ -387,6 +389,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"Model:    {info['model_spec'] or 'none yet'}")
     print(f"Photos:   {info['indexed']} indexed, {info['skipped']} skipped, "
           f"{info['missing']} missing")
+    t = info["text"]
+    if any(t.values()):
+        print(f"Text:     {t['text']} with text, {t['none']} without, {t['unread']} not read yet"
+              + (f", {t['failed']} unreadable" if t["failed"] else ""))
     for f in folders:
         state = "" if f["online"] else "  (offline)"
         print(f"Folder:   {f['path']}: {f['indexed']} indexed, {f['skipped']} skipped{state}")

@@ -101,6 +101,16 @@ def test_each_word_finds_its_photo_and_no_photo_without_text(read_library, cli,
         assert _iou(why["box"], pic.box) > 0.4, (pic.kind, why["box"], pic.box)
 
 
+def test_status_says_how_many_photos_were_read_for_text(read_library):
+    root, lib, with_text, plain = read_library
+    t = _json(root, "status", "--library", lib)["text"]
+    assert t == {"text": len(with_text), "none": len(plain), "failed": 0, "unread": 0}
+    p = _run(root, "status", "--library", lib)
+    assert p.returncode == 0
+    assert f"Text:     {len(with_text)} with text, {len(plain)} without, 0 not read yet" \
+        in p.stdout, p.stdout
+
+
 def test_case_accents_prefixes_substrings_and_phrases(read_library, cli, monkeypatch):
     monkeypatch.delenv("CLIPGALLERY_OCR", raising=False)
     root, lib, with_text, plain = read_library
