@@ -124,7 +124,11 @@ def available_providers() -> list[str]:
 def execution_providers(device: str) -> tuple[list[str], str]:
     """(providers, the device they run on) for ``device``: CUDA's provider (with the CPU's
     for what it lacks) when asked and this ONNX Runtime has it, else the CPU's, with a
-    logged message saying why and what to install."""
+    logged message saying why and what to install.  The CPU asks nothing of ONNX
+    Runtime here (importing it takes the caller ~50 ms; the towers' loader thread
+    imports it anyway, and :func:`session` refuses a runtime without the CPU's)."""
+    if device in ("cpu", None):
+        return [CPU_PROVIDER], "cpu"
     available = available_providers()
     if device == "cuda":
         if CUDA_PROVIDER in available:
@@ -133,7 +137,7 @@ def execution_providers(device: str) -> tuple[list[str], str]:
                     "running on the CPU. For the GPU, install onnxruntime-gpu "
                     "(pip install 'clipgallery[cuda]').", CUDA_PROVIDER,
                     ", ".join(available) or "none")
-    elif device not in ("cpu", None):
+    else:
         log.warning("ONNX Runtime cannot run on %s here; running on the CPU", device)
     if CPU_PROVIDER not in available:
         raise OnnxBackendError(f"onnxruntime has no {CPU_PROVIDER}")
