@@ -253,15 +253,15 @@ class MainWindow(QMainWindow):
 
     def _text_reading_on(self) -> bool:
         """The library's text-in-photos setting (on for a new library)."""
-        from clipgallery.core.indexing import ocr_pass
+        from clipgallery.core.indexing import text_setting
         from clipgallery.core.store.catalog import Catalog
 
         path = self.worker.paths.catalog
         if not path.is_file():
-            return ocr_pass.enabled_by_env()
+            return text_setting.enabled_by_env()
         try:
             with Catalog(path, readonly=True) as cat:
-                return ocr_pass.enabled(cat)
+                return text_setting.enabled(cat)
         except Exception:  # noqa: BLE001 - an unreadable catalog: the worker says so
             return True
 

@@ -46,6 +46,9 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from clipgallery.core.indexing.indexer import Progress
+
+# The setting lives apart (cheap to ask); re-exported here for the pass's callers.
+from clipgallery.core.indexing.text_setting import ENV_OCR, enabled, enabled_by_env, set_enabled
 from clipgallery.core.photos import guard, imaging, ocr
 from clipgallery.core.store.catalog import Catalog, OcrLine
 
@@ -58,7 +61,6 @@ __all__ = ["OcrPass", "OcrSummary", "Spool", "enabled", "set_enabled", "for_libr
 
 log = logging.getLogger(__name__)
 
-ENV_OCR = "CLIPGALLERY_OCR"
 #: Bytes the spool of decoded copies may hold (about 12,000 camera photos).
 SPOOL_MAX_BYTES = 1 << 30
 # Decodes for the pass (no spool copy): the shorter side at least this, enough for the
@@ -66,20 +68,6 @@ SPOOL_MAX_BYTES = 1 << 30
 _GATE_MIN_SIDE = 320
 _READ_MIN_SIDE = ocr.READ_SIDE * 2 // 3
 _SPOOL_QUALITY = 90
-
-
-def enabled_by_env() -> bool:
-    """False when ``CLIPGALLERY_OCR`` says off (0, off, no, false)."""
-    return os.environ.get(ENV_OCR, "").strip().lower() not in ("0", "off", "no", "false")
-
-
-def enabled(catalog: Catalog) -> bool:
-    """The library's ``ocr`` setting (on unless set off), unless ``CLIPGALLERY_OCR=0``."""
-    return enabled_by_env() and catalog.get_meta("ocr") != "off"
-
-
-def set_enabled(catalog: Catalog, on: bool) -> None:
-    catalog.set_meta("ocr", "on" if on else "off")
 
 
 @dataclass
