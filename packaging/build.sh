@@ -80,6 +80,13 @@ PYEOF
 )
         # shellcheck disable=SC2086
         "$(venv_python "$VENV")" -m pip install -q $DEPS
+        # OpenCV (the OCR's image library) without its GUI: opencv-python carries Qt 5,
+        # X11 and more (~290 MB in the bundle); the headless build has the same cv2.
+        CV=$("$(venv_python "$VENV")" -c "import importlib.metadata as m; print(m.version('opencv-python'))" 2>/dev/null || true)
+        if [ -n "$CV" ]; then
+            "$(venv_python "$VENV")" -m pip uninstall -q -y opencv-python
+            "$(venv_python "$VENV")" -m pip install -q "opencv-python-headless==$CV"
+        fi
         "$(venv_python "$VENV")" -m pip install -q --no-deps -e "$ROOT"
     fi
     PY=$(venv_python "$VENV")

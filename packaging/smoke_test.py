@@ -73,6 +73,44 @@ def make_photos(folder: Path) -> int:
     return len(made) + 1
 
 
+def make_text_and_gps_photos(folder: Path) -> None:
+    """A sign that says BAKERY (for text in photos) and a photo with GPS in Lisbon."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from tests.ocr_pictures import font_path
+
+    folder.mkdir(parents=True)
+    sign = Image.new("RGB", (900, 600), (236, 232, 222))
+    ImageDraw.Draw(sign).text((120, 230), "BAKERY", fill=(30, 30, 40),
+                              font=ImageFont.truetype(font_path(), 120))
+    sign.save(folder / "sign.jpg", quality=90)
+    exif = Image.Exif()
+    gps = exif.get_ifd(0x8825)  # GPSInfo: 38.7223 N, 9.1393 W
+    gps.update({1: "N", 2: (38.0, 43.0, 20.28), 3: "W", 4: (9.0, 8.0, 21.48)})
+    Image.new("RGB", (640, 480), (90, 140, 200)).save(folder / "lisbon.jpg", exif=exif)
+
+
+def check_text_and_places(app: Frozen, work: Path) -> None:
+    """Text in photos (rapidocr's bundled models) and places (the bundled gazetteer)."""
+    photos, lib = work / "photos-text", work / "lib-text"
+    make_text_and_gps_photos(photos)
+    p = app.run("index", str(photos), "--library", str(lib), "--json")
+    if not check("text and places: index exits 0", p.returncode == 0):
+        return
+    text = json.loads(p.stdout).get("text") or {}
+    check("text: the text pass ran (OCR models bundled)", text.get("read") == 2
+          and text.get("with_text") == 1 and text.get("failed") == 0, json.dumps(text))
+    p = app.run("search", "text:bakery", "--library", str(lib), "--json", model=False)
+    hits = json.loads(p.stdout) if p.returncode == 0 else []
+    check("text: 'text:bakery' finds the sign", bool(hits) and hits[0]["path"].endswith(
+        "sign.jpg"), str([h["path"] for h in hits]))
+    p = app.run("search", "--place", "Lisbon", "--library", str(lib), "--json", model=False)
+    hits = json.loads(p.stdout) if p.returncode == 0 else []
+    check("places: --place Lisbon finds the GPS photo (gazetteer bundled)",
+          [Path(h["path"]).name for h in hits] == ["lisbon.jpg"],
+          str([(h["path"], h.get("place")) for h in hits]))
+
+
 def spec_of(path: str) -> tuple[str, str]:
     parts = Path(path).stem.split("_")
     return (parts[1], parts[2]) if len(parts) >= 4 else ("?", "?")
@@ -207,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
                       str(st["model_spec"]))
             else:
                 check("status: the model", st["model_spec"] is not None, str(st["model_spec"]))
+
+        check_text_and_places(app, work)
 
         p = app.run("search", QUERY, "--library", str(lib), "--json", "--limit", "10",
                     model=False)

@@ -1,6 +1,6 @@
 """Tests of clipgallery.core.photos.imaging and clipgallery.core.photos.metadata on the real corpus.
 
-The corpus (../shared/corpus beside the checkout, or $CLIPGALLERY_CORPUS) is read-only: tests that write
+The corpus (../shared/corpus beside the checkout, or $CLIPGALLERY_TEST_CORPUS) is read-only: tests that write
 copy files into tmp_path first.
 """
 
@@ -25,9 +25,8 @@ from PIL import Image, ImageOps
 
 from clipgallery.core.photos import formats, imaging, metadata
 from clipgallery.core.photos.imaging import Decoded, DecodeError, decode, thumbnail
+from tests.conftest import CORPUS  # $CLIPGALLERY_TEST_CORPUS, like every test
 
-CORPUS = Path(os.environ.get("CLIPGALLERY_CORPUS")
-              or Path(__file__).resolve().parents[2] / "shared" / "corpus")
 SAMPLES = CORPUS / "exif-samples"
 JPG = SAMPLES / "jpg"
 ORIENT = JPG / "orientation"
