@@ -3,9 +3,10 @@
 Real CLIP weights cannot be downloaded in the test environment and fake embeddings would
 test nothing, so the project trains its own very small CLIP: open_clip's own ``CLIP``
 model class (built by ``open_clip.create_model_and_transforms`` from a small custom config),
-CLIP's contrastive loss (with every true pair of a batch as a target; ``--no-label-aware``: open_clip's own ``open_clip.ClipLoss``), open_clip's standard BPE
-tokenizer, and images passed through exactly the preprocessing open_clip builds for the
-saved model folder.  The result loads like any local open_clip model::
+CLIP's contrastive loss (every true pair of a batch a target; ``--no-label-aware``:
+open_clip's own ``open_clip.ClipLoss``), open_clip's standard BPE tokenizer, and images
+passed through exactly the preprocessing open_clip builds for the saved model folder.
+The result loads like any local open_clip model::
 
     open_clip.create_model_and_transforms("local-dir:/abs/path/tests/data/tiny-clip")
     open_clip.get_tokenizer("local-dir:/abs/path/tests/data/tiny-clip")
@@ -169,11 +170,11 @@ COLOUR_TEMPLATES = ("{c}", "a {c} photo", "something {c}", "a {c} shape")
 SHAPE_TEMPLATES = ("a {s}", "a photo of a {s}", "a {s} shape")
 
 
-def caption_table() -> tuple[list[str], np.ndarray]:
-    """Every training caption and what it asks for: ``(texts, wants)`` where
+def caption_table() -> tuple[list[str], np.ndarray, int]:
+    """Every training caption and what it asks for: ``(texts, wants, n_full)`` where
     ``wants[j] = (colour index or -1, shape index or -1, background index or -1)``.
 
-    Full captions (``synthetic.captions``) come first, then the partial ones."""
+    The ``n_full`` full captions (``synthetic.captions``) come first, then the partial ones."""
     colours, shapes, bgs = list(synthetic.COLORS), list(synthetic.SHAPES), list(synthetic.BACKGROUNDS)
     texts: list[str] = []
     wants: list[tuple[int, int, int]] = []
@@ -389,8 +390,8 @@ def load_local(folder: Path):
 
 def train(out: Path, steps: int, seed: int, pool_size: int, batch_size: int, lr: float,
           warmup: int, weight_decay: float, threads: int = 2, eval_every: int = 0,
-          cache: Path | None = None, varied: float = 0.0, partial: float = 0.0,
-          label_aware: bool = False) -> dict:
+          cache: Path | None = None, varied: float = 0.5, partial: float = 0.3,
+          label_aware: bool = True) -> dict:
     t0 = time.time()
     setup_determinism(seed, threads)
     with tempfile.TemporaryDirectory() as tmp:
