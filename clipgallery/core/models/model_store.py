@@ -575,7 +575,7 @@ def installed(store: Path) -> list[InstalledModel]:
                     mid = portable.read_manifest(d)["model_id"]
                 except ModelUnavailable:
                     continue
-                size = sum(f.stat().st_size for f in d.iterdir() if f.is_file())
+                size = sum(f.stat().st_size for f in d.rglob("*") if f.is_file())
                 out.append(InstalledModel(str(d), mid, "converted", str(d), size / 1e6))
                 continue
             if (d / LOCAL_CONFIG).is_file():
@@ -585,7 +585,7 @@ def installed(store: Path) -> list[InstalledModel]:
                     from clipgallery.core.models.torch_backend import local_model_id
 
                     mid = local_model_id(d)
-                size = sum(f.stat().st_size for f in d.iterdir() if f.is_file())
+                size = sum(f.stat().st_size for f in d.rglob("*") if f.is_file())
                 out.append(InstalledModel(str(d), mid, "imported", str(d), size / 1e6))
     return out + _downloaded_curated(store)
 

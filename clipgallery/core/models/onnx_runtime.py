@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from clipgallery.core.models import ort_cache
 from clipgallery.core.models import specs as modelspec
 
 log = logging.getLogger(__name__)
@@ -145,23 +146,34 @@ def execution_providers(device: str) -> tuple[list[str], str]:
 
 
 def session(path: Path, threads: int | None = None, *, spin: bool = False,
-            providers: Sequence[str] | None = None):
-    """An ONNX Runtime session for ``path`` on ``providers`` (default: the CPU's)."""
+            providers: Sequence[str] | None = None, cached: bool = True):
+    """An ONNX Runtime session for ``path`` on ``providers`` (default: the CPU's); on the
+    CPU from the optimised graph cached by :mod:`ort_cache` unless ``cached`` is False."""
     import onnxruntime as ort
 
     providers = list(providers or [CPU_PROVIDER])
     missing = [p for p in providers if p not in ort.get_available_providers()]
     if missing:
         raise OnnxBackendError(f"onnxruntime has no {', '.join(missing)}")
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.intra_op_num_threads = threads or inference_threads()
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    # Busy-waiting worker threads steal the cores the decode threads need.
-    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
-    so.log_severity_level = 3
-    return ort.InferenceSession(str(path), sess_options=so, providers=providers)
+
+    def options(level: Any) -> Any:
+        so = ort.SessionOptions()
+        so.graph_optimization_level = level
+        so.intra_op_num_threads = threads or inference_threads()
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # Busy-waiting worker threads steal the cores the decode threads need.
+        so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+        so.log_severity_level = 3
+        return so
+
+    full = options(ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
+    if not cached or providers != [CPU_PROVIDER]:
+        return ort.InferenceSession(str(path), sess_options=full, providers=providers)
+    # On the CPU the optimised graph is kept per computer (ort_cache): a start loads it
+    # with the optimisers off instead of optimising again.
+    return ort_cache.create(ort, Path(path), full,
+                            options(ort.GraphOptimizationLevel.ORT_DISABLE_ALL), providers)
 
 
 def run(sess, x: np.ndarray) -> np.ndarray:
@@ -509,19 +521,32 @@ class OnnxEncoder:
         with self._load_lock:
             sess = self._sessions.get(tower)
             if sess is None:
-                name = self._files[tower]
-                sess = session(self.model_dir / name, self.threads, spin=self.spin,
-                               providers=self.providers)
-                expected = np.asarray(self._probe.get(name, []), dtype=np.float32)
-                got = run(sess, self._probe_input(tower))
-                # The files could be damaged in ways their size does not show.
-                if got.shape != (1, self.dim) or expected.shape != (self.dim,) \
-                        or min_cosine(got, expected[None]) < (
-                            MIN_PARITY if self.device == "cpu" else MIN_GPU_PARITY):
-                    raise OnnxBackendError(
-                        f"{self.model_dir / name} gives wrong output (damaged file?)")
+                sess = self._checked_session(tower)
                 self._sessions[tower] = sess
         return sess
+
+    def _checked_session(self, tower: str) -> Any:
+        """A new session for ``tower`` whose output on the probe input matches the one
+        recorded at export; a cached optimised graph that fails is dropped and the
+        model file itself tried."""
+        path = self.model_dir / self._files[tower]
+        expected = np.asarray(self._probe.get(path.name, []), dtype=np.float32)
+        for cached in (True, False):
+            sess = session(path, self.threads, spin=self.spin, providers=self.providers,
+                           cached=cached)
+            got = run(sess, self._probe_input(tower))
+            # The files could be damaged in ways their size does not show.
+            if got.shape == (1, self.dim) and expected.shape == (self.dim,) \
+                    and min_cosine(got, expected[None]) >= (
+                        MIN_PARITY if self.device == "cpu" else MIN_GPU_PARITY):
+                return sess
+            if cached and self.providers == [CPU_PROVIDER]:
+                import onnxruntime as ort
+
+                ort_cache.forget(path, ort.__version__)
+                continue
+            break
+        raise OnnxBackendError(f"{path} gives wrong output (damaged file?)")
 
     def _session_or_none(self, tower: str) -> Any:
         if tower in self._in_torch:
