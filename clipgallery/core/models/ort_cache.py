@@ -94,9 +94,13 @@ def create(ort: Any, model: Path, options: Any, fast_options: Any,
     """A session for ``model``: from its cached optimised graph when there is one (loaded
     with ``fast_options``, whose optimisers are off), else made from ``model`` with
     ``options`` while the optimised graph is written for next time."""
+
+    def uncached() -> Any:
+        return ort.InferenceSession(str(model), sess_options=options, providers=providers)
+
     path = cached_path(model, ort.__version__)
     if path is None:
-        return ort.InferenceSession(str(model), sess_options=options, providers=providers)
+        return uncached()
     if path.is_file():
         try:
             return ort.InferenceSession(str(path), sess_options=fast_options,
@@ -109,16 +113,16 @@ def create(ort: Any, model: Path, options: Any, fast_options: Any,
         path.parent.mkdir(exist_ok=True)
         _remove_stale(path, model.stem)
     except OSError:  # a read-only model folder: no cache
-        return ort.InferenceSession(str(model), sess_options=options, providers=providers)
+        return uncached()
     options.optimized_model_filepath = str(tmp)
     try:
-        sess = ort.InferenceSession(str(model), sess_options=options, providers=providers)
+        sess = uncached()  # the optimised graph is written to tmp meanwhile
         os.replace(tmp, path)
         return sess
     except Exception as e:  # noqa: BLE001 - the model itself may be fine: try it uncached
         log.info("could not cache the optimised graph of %s (%s)", model, e)
         options.optimized_model_filepath = ""
-        return ort.InferenceSession(str(model), sess_options=options, providers=providers)
+        return uncached()
     finally:
         tmp.unlink(missing_ok=True)
 
