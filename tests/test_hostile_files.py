@@ -216,6 +216,40 @@ def test_guard_decodes_the_bytes_the_caller_read(tmp_path):
         g.close()
 
 
+def test_guard_prewarmed_children_serve_decodes_and_idle_ones_are_replaced(tmp_path):
+    # prewarm() starts the decoder processes ahead (they boot while the model loads);
+    # the decodes then run in those very processes.  One that exited while idle is
+    # replaced, and a closed guard starts none.
+    from clipgallery.core.photos import guard
+
+    path = tmp_path / "photo.jpg"
+    Image.new("RGB", (640, 480), "green").save(path, "JPEG")
+    g = guard.DecodeGuard(idle_exit=30.0)
+    try:
+        g.prewarm(2)
+        started = {c.proc.pid for c in g._idle}
+        assert len(started) == 2 and all(c.alive() for c in g._idle)
+        g.prewarm(2)  # already there: none more
+        assert {c.proc.pid for c in g._idle} == started
+        for _ in range(3):
+            assert g.decode(path, path.read_bytes(), min_side=224).width == 640
+        assert {c.proc.pid for c in g._idle} <= started
+    finally:
+        g.close()
+    assert g._idle == []
+    g.prewarm(2)
+    assert g._idle == []
+
+    idle = guard.DecodeGuard(idle_exit=0.5)
+    try:
+        idle.prewarm(1)
+        (child,) = idle._idle
+        child.proc.wait(20)  # booted, waited 0.5 s for work, left
+        assert idle.decode(path, path.read_bytes(), min_side=224).height == 480
+    finally:
+        idle.close()
+
+
 # -- the real CLI on a folder of hostile files and good photos -----------------------------
 
 # Runs the indexer, samples the memory of its process tree (Linux /proc), and reports

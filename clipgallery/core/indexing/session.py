@@ -34,7 +34,13 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from clipgallery.core.indexing.indexer import Indexer, IndexSummary, Progress
+from clipgallery.core.indexing.indexer import (
+    Indexer,
+    IndexSummary,
+    Progress,
+    default_decode_workers,
+)
+from clipgallery.core.photos import guard
 from clipgallery.core.store.catalog import StorageError
 from clipgallery.core.store.library import Library
 
@@ -172,6 +178,9 @@ class IndexingSession:
         spec = self.library.model_spec(override)
         encoder = loaded
         if encoder is None:
+            # The decoder processes start now and boot on the other cores while the
+            # model loads on this one, instead of in front of the first photos.
+            guard.prewarm(self.decode_workers or default_decode_workers(self.device or "cpu"))
             kwargs: dict[str, Any] = {"device": self.device}
             if progress is not None:
                 kwargs["progress"] = progress

@@ -16,9 +16,10 @@ never stall the indexer's queue or exhaust memory:
 * **crashes**: a child that dies (a segfault in a C decoder) costs only its file.
 
 Threading: :meth:`DecodeGuard.decode` is called from the indexer's decode threads, any
-number at once; each call leases its own child (started on demand, reused afterwards;
-an idle child exits by itself after ``idle_exit`` seconds on POSIX, and all are
-stopped at interpreter exit).  The children run :func:`serve`, one decode at a time.
+number at once; each call leases its own child (started on demand, or ahead by
+:meth:`DecodeGuard.prewarm` while the indexer loads its model; reused afterwards; an idle
+child exits by itself after ``idle_exit`` seconds on POSIX, and all are stopped at
+interpreter exit).  The children run :func:`serve`, one decode at a time.
 
 Frames on the pipes are a 4-byte big-endian length and a payload: the child first
 says ``ready`` (its start-up does not count against the budget), then each request is
@@ -43,7 +44,7 @@ import threading
 from clipgallery.core.photos import imaging
 
 __all__ = ["DEFAULT_TIME_BUDGET", "DEFAULT_MEMORY_BUDGET", "TOO_SLOW", "DecodeGuard",
-           "decode", "serve"]
+           "decode", "prewarm", "serve"]
 
 #: Seconds one decode may take before its child is killed (``CLIPGALLERY_DECODE_TIMEOUT``
 #: overrides it).  A real photo decodes in well under a second (a 200-megapixel TIFF in
@@ -122,6 +123,20 @@ class DecodeGuard:
             raise imaging.DecodeError(CRASHED)  # pragma: no cover - loop always returns
         finally:
             self._unreserve(need)
+
+    def prewarm(self, count: int) -> None:
+        """Start children until ``count`` are idle, without waiting for them: they boot
+        (imports, ~0.2 s of CPU each) while the caller does other work, e.g. loads its
+        model, instead of in front of the first decodes."""
+        with self._lock:
+            missing = 0 if self._closed else count - len(self._idle)
+        for _ in range(missing):
+            child = _Child(self.idle_exit)
+            with self._lock:
+                if self._closed:
+                    child.stop()
+                    return
+                self._idle.append(child)
 
     def close(self) -> None:
         """Stop every idle child (leased ones stop when their call ends)."""
@@ -264,15 +279,23 @@ _DEFAULT: DecodeGuard | None = None
 _DEFAULT_LOCK = threading.Lock()
 
 
-def decode(path: os.PathLike | str, data: bytes, *, min_side: int | None = None,
-           max_pixels: int = imaging.DEFAULT_MAX_PIXELS) -> imaging.Decoded:
-    """:meth:`DecodeGuard.decode` with the default budgets (one guard per process)."""
+def _default() -> DecodeGuard:
     global _DEFAULT
     with _DEFAULT_LOCK:
         if _DEFAULT is None:
             _DEFAULT = DecodeGuard(time_budget=_time_budget_from_env())
-        guard = _DEFAULT
-    return guard.decode(path, data, min_side=min_side, max_pixels=max_pixels)
+        return _DEFAULT
+
+
+def decode(path: os.PathLike | str, data: bytes, *, min_side: int | None = None,
+           max_pixels: int = imaging.DEFAULT_MAX_PIXELS) -> imaging.Decoded:
+    """:meth:`DecodeGuard.decode` with the default budgets (one guard per process)."""
+    return _default().decode(path, data, min_side=min_side, max_pixels=max_pixels)
+
+
+def prewarm(count: int) -> None:
+    """:meth:`DecodeGuard.prewarm` of the default guard."""
+    _default().prewarm(count)
 
 
 def _time_budget_from_env() -> float:
