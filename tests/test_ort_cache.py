@@ -159,3 +159,22 @@ def test_key_names_the_runtime_and_the_processor(export, monkeypatch):
     monkeypatch.setattr(ort_cache, "_signature", "another processor")
     assert _cached(export, VISUAL) != a
     assert ort_cache.cpu_signature()  # something to key on, on any platform
+
+
+def test_an_export_leaves_no_graph_of_its_temporary_files(tmp_path):
+    # The int8 candidates an export quantises and checks are temporary files (".int8-…"):
+    # a cached graph of one would be left behind, a tower's size each, for nothing.
+    enc = load_encoder(str(_model(tmp_path / "m", 0)), device="cpu")
+    folder = export_onnx(enc, tmp_path / "store", quantize=True)
+    assert (folder / "visual.int8.onnx").is_file()
+    graphs = sorted((folder / ort_cache.FOLDER).glob("*"))
+    models = {p.stem for p in folder.glob("*.onnx")}
+    assert graphs and all(g.name.rsplit(".", 2)[0] in models for g in graphs), graphs
+
+
+def test_graphs_of_temporary_files_left_by_an_older_release_go(export):
+    (export / ort_cache.FOLDER).mkdir()
+    orphan = export / ort_cache.FOLDER / ".int8-abc123.0123456789abcdef.onnx"
+    orphan.write_bytes(b"a graph nobody will read")
+    _encoder(export)
+    assert not orphan.exists() and _cached(export, VISUAL).is_file()

@@ -69,7 +69,10 @@ def _cpu_key() -> str:
 
 def cached_path(model: Path, ort_version: str) -> Path | None:
     """Where the optimised graph of ``model`` lives on this computer; None when it is not
-    to be cached (too large, or the model is missing)."""
+    to be cached (too large, the model is missing, or it is a temporary file, such as
+    the int8 candidates an export tries: their graphs would outlive them)."""
+    if model.name.startswith("."):
+        return None
     try:
         st = model.stat()
     except OSError:
@@ -128,7 +131,10 @@ def create(ort: Any, model: Path, options: Any, fast_options: Any,
 
 
 def _remove_stale(path: Path, stem: str) -> None:
-    """Older graphs of the same model file (another size, mtime or runtime release)."""
+    """Older graphs of the same model file (another size, mtime or runtime release), and
+    graphs of temporary files that an earlier release cached (never read again)."""
+    for orphan in path.parent.glob(".*.onnx"):
+        orphan.unlink(missing_ok=True)
     for old in path.parent.glob(f"{stem}.*.onnx"):
         key = old.name[len(stem) + 1:-len(".onnx")]
         if old != path and len(key) == 16 and all(c in "0123456789abcdef" for c in key):
