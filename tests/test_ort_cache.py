@@ -156,7 +156,7 @@ def test_key_names_the_runtime_and_the_processor(export, monkeypatch):
     a = _cached(export, VISUAL)
     assert _cached(export, VISUAL) == a
     assert ort_cache.cached_path(export / VISUAL, "0.0.1") != a
-    monkeypatch.setattr(ort_cache, "_signature", "another processor")
+    monkeypatch.setattr(ort_cache, "_cpu_key", lambda: "another processor")
     assert _cached(export, VISUAL) != a
     assert ort_cache.cpu_signature()  # something to key on, on any platform
 

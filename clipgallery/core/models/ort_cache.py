@@ -22,6 +22,7 @@ temporary file and rename it into place.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -55,16 +56,9 @@ def cpu_signature() -> str:
     return f"{platform.system()} {platform.machine()} {platform.processor()}"
 
 
-_signature: str | None = None
-_signature_lock = threading.Lock()
-
-
+@functools.cache
 def _cpu_key() -> str:
-    global _signature
-    with _signature_lock:
-        if _signature is None:
-            _signature = cpu_signature()
-        return _signature
+    return cpu_signature()  # read once per process (two threads may both read it)
 
 
 def cached_path(model: Path, ort_version: str) -> Path | None:
