@@ -216,6 +216,47 @@ def test_guard_decodes_the_bytes_the_caller_read(tmp_path):
         g.close()
 
 
+def test_guard_sees_a_same_size_rewrite_between_the_reads(tmp_path):
+    # A photo rewritten in place to the same size after the caller read it (an editor
+    # saving over it): the child's read would give other bytes of the same length. The
+    # decode must still be of the bytes the caller read (and hashed).
+    from clipgallery.core.photos import guard
+
+    def jpeg(w, h, size=None):
+        buf = io.BytesIO()
+        Image.new("RGB", (w, h), "green").save(buf, "JPEG")
+        data = buf.getvalue()
+        return data + b"\0" * (size - len(data)) if size else data  # after EOI: ignored
+
+    big = jpeg(640, 480)
+    small = jpeg(320, 240, size=len(big))
+    assert len(small) == len(big) and small != big
+    path = tmp_path / "photo.jpg"
+    g = guard.DecodeGuard()
+    try:
+        # An old photo: its stamp alone tells (the rewrite changes ctime even where the
+        # editor puts the old mtime back), and no digest is computed.
+        path.write_bytes(big)
+        day_ago = time.time_ns() - 86_400 * 10**9
+        os.utime(path, ns=(day_ago, day_ago))
+        data, stamp = guard.read_file(path)
+        assert data == big and stamp[1] == day_ago
+        time.sleep(0.02)  # past the file system's timestamp tick
+        with open(path, "r+b") as f:
+            f.write(small)
+        os.utime(path, ns=(day_ago, day_ago))
+        assert g.decode(path, data, min_side=224, stamp=stamp).width == 640
+        assert g.decode(path, path.read_bytes(), min_side=224).width == 320  # no stamp
+        # A photo written just now: a rewrite within the same tick keeps the stamp (here
+        # the stamp is simply the current one), so the bytes are compared by digest.
+        path.write_bytes(big)
+        _, now = guard.read_file(path)
+        assert g.decode(path, small, min_side=224, stamp=now).width == 320
+        assert g.decode(path, big, min_side=224, stamp=now).width == 640
+    finally:
+        g.close()
+
+
 def test_guard_prewarmed_children_serve_decodes_and_idle_ones_are_replaced(tmp_path):
     # prewarm() starts the decoder processes ahead (they boot while the model loads);
     # the decodes then run in those very processes.  One that exited while idle is

@@ -427,8 +427,7 @@ class Indexer:
         """Runs in a decode thread: read once, hash, and decode only if needed."""
         prep = _Prepared(job)
         try:
-            with open(job.path, "rb") as f:
-                data = f.read()
+            data, stamp = guard.read_file(job.path)
         except FileNotFoundError:
             prep.vanished = True
             return prep
@@ -457,7 +456,8 @@ class Indexer:
             # In a child process with a time and memory budget: a hostile file costs
             # at most guard.DEFAULT_TIME_BUDGET seconds and never the files behind it.
             dec = guard.decode(job.path, data, min_side=self.encoder.image_size,
-                               max_pixels=self.max_pixels)
+                               max_pixels=self.max_pixels, stamp=stamp,
+                               digest=prep.content_hash)
             prep.tensor = self.encoder.preprocess_image(dec.image)
             prep.meta = dict(dec.meta)
             prep.meta["phash"] = phash.dhash(dec.image)

@@ -280,9 +280,8 @@ class OcrPass:
 
     @staticmethod
     def _decode(path: Path, min_side: int) -> Image.Image:
-        with open(path, "rb") as f:
-            data = f.read()
-        return guard.decode(path, data, min_side=min_side).image
+        data, stamp = guard.read_file(path)
+        return guard.decode(path, data, min_side=min_side, stamp=stamp).image
 
     def _read(self, item: _Item) -> tuple[_Item, list[ocr.Line] | None, str | None]:
         if item.error is not None or item.image is None:

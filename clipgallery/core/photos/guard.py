@@ -23,11 +23,15 @@ interpreter exit).  The children run :func:`serve`, one decode at a time.
 
 Frames on the pipes are a 4-byte big-endian length and a payload: the child first
 says ``ready`` (its start-up does not count against the budget), then each request is
-``(path, data, size, min_side, max_pixels, max_bytes)``, the reply ``("ok", Decoded)``,
-``("error", reason)`` or ``("changed", None)``, all pickles (only ever from our own child or
-parent).  ``data`` is None at first: the child reads the file itself (the page cache
-serves it; cheaper than the pipe) and answers "changed" if it does not read ``size``
-bytes, and the request is sent again with the caller's bytes.
+``(path, data, size, stamp, digest, min_side, max_pixels, max_bytes)``, the reply
+``("ok", Decoded)``, ``("error", reason)`` or ``("changed", None)``, all pickles (only ever
+from our own child or parent).  ``data`` is None at first: the child reads the file itself
+(the page cache serves it; cheaper than the pipe) and answers "changed" unless what it
+read is what the caller read, and the request is sent again with the caller's bytes.
+"What the caller read" is checked by the file's stamp (size, modification and change
+times, inode: :func:`read_file` takes it before reading, the child after), and, for a
+file modified within :data:`RECENT_NS` (a rewrite in the same timestamp tick would keep
+its stamp), also by the content digest.
 """
 
 from __future__ import annotations
@@ -40,11 +44,12 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
-from clipgallery.core.photos import imaging
+from clipgallery.core.photos import hashes, imaging
 
 __all__ = ["DEFAULT_TIME_BUDGET", "DEFAULT_MEMORY_BUDGET", "TOO_SLOW", "DecodeGuard",
-           "decode", "prewarm", "serve"]
+           "Stamp", "decode", "prewarm", "read_file", "serve"]
 
 #: Seconds one decode may take before its child is killed (``CLIPGALLERY_DECODE_TIMEOUT``
 #: overrides it).  A real photo decodes in well under a second (a 200-megapixel TIFF in
@@ -64,6 +69,26 @@ _BOOT_TIMEOUT = 60.0
 _CHANGED = "changed"  # the child read other bytes than the caller: send them
 _READY = b"ready"
 _HEADER = 4
+#: A file modified less than this long ago (nanoseconds) is compared by its digest too:
+#: file systems keep times in ticks (ext4: the kernel's clock tick; FAT: 2 s), and a
+#: rewrite within the tick of the last one leaves the stamp as it was.
+RECENT_NS = 3_000_000_000
+
+#: What identifies one version of a file: size, mtime and ctime (ns), inode, device.
+Stamp = tuple[int, int, int, int, int]
+
+
+def _stamp(st: os.stat_result) -> Stamp:
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+
+
+def read_file(path: os.PathLike | str) -> tuple[bytes, Stamp]:
+    """The file's bytes and its stamp, taken before reading (any thread): a write that
+    lands after the stamp, even during the read, makes the decoder child's stamp differ.
+    Raises what :func:`open` raises."""
+    with open(path, "rb") as f:
+        stamp = _stamp(os.fstat(f.fileno()))
+        return f.read(), stamp
 
 
 class DecodeGuard:
@@ -82,11 +107,14 @@ class DecodeGuard:
         self._closed = False
 
     def decode(self, path: os.PathLike | str, data: bytes, *, min_side: int | None = None,
-               max_pixels: int = imaging.DEFAULT_MAX_PIXELS) -> imaging.Decoded:
+               max_pixels: int = imaging.DEFAULT_MAX_PIXELS, stamp: Stamp | None = None,
+               digest: str | None = None) -> imaging.Decoded:
         """:func:`imaging.decode` of ``data`` (the file's bytes), in a child process.
 
-        Raises :class:`imaging.DecodeError` for everything that goes wrong with the
-        file, including running out of time ("took too long to decode").
+        ``stamp`` is the file's as :func:`read_file` gave it with ``data``; ``digest``
+        ``data``'s :func:`hashes.content_hash` if the caller has it (else it is computed
+        when needed).  Raises :class:`imaging.DecodeError` for everything that goes
+        wrong with the file, including running out of time ("took too long to decode").
         """
         max_bytes = self.memory_budget
         need = imaging.screen(path, data, min_side=min_side, max_pixels=max_pixels,
@@ -94,7 +122,12 @@ class DecodeGuard:
         # The child reads the file itself (from the page cache: the caller just read it)
         # instead of receiving its bytes through the pipe, which costs more than the read;
         # if what it reads is not what the caller read, the bytes are sent after all.
-        request = self._request(path, None, len(data), min_side, max_pixels, max_bytes)
+        if stamp is None or time.time_ns() - stamp[1] < RECENT_NS:
+            digest = digest or hashes.content_hash(data)
+        else:
+            digest = None  # the stamp tells: any write since would have changed it
+        first = (None, len(data), stamp, digest)
+        request = self._request(path, first, min_side, max_pixels, max_bytes)
         self._reserve(need)
         try:
             restarted = False
@@ -116,8 +149,8 @@ class DecodeGuard:
                 if status == "ok":
                     return value
                 if status == _CHANGED:
-                    request = self._request(path, data, len(data), min_side, max_pixels,
-                                            max_bytes)
+                    request = self._request(path, (data, len(data), None, None), min_side,
+                                            max_pixels, max_bytes)
                     continue
                 raise imaging.DecodeError(str(value))
             raise imaging.DecodeError(CRASHED)  # pragma: no cover - loop always returns
@@ -149,9 +182,10 @@ class DecodeGuard:
     # -- internals ------------------------------------------------------------
 
     @staticmethod
-    def _request(path: os.PathLike | str, data: bytes | None, size: int,
+    def _request(path: os.PathLike | str,
+                 source: tuple[bytes | None, int, Stamp | None, str | None],
                  min_side: int | None, max_pixels: int, max_bytes: int) -> bytes:
-        return pickle.dumps((os.fspath(path), data, size, min_side, max_pixels, max_bytes),
+        return pickle.dumps((os.fspath(path), *source, min_side, max_pixels, max_bytes),
                             protocol=pickle.HIGHEST_PROTOCOL)
 
     def _reserve(self, need: int) -> None:
@@ -288,9 +322,11 @@ def _default() -> DecodeGuard:
 
 
 def decode(path: os.PathLike | str, data: bytes, *, min_side: int | None = None,
-           max_pixels: int = imaging.DEFAULT_MAX_PIXELS) -> imaging.Decoded:
+           max_pixels: int = imaging.DEFAULT_MAX_PIXELS, stamp: Stamp | None = None,
+           digest: str | None = None) -> imaging.Decoded:
     """:meth:`DecodeGuard.decode` with the default budgets (one guard per process)."""
-    return _default().decode(path, data, min_side=min_side, max_pixels=max_pixels)
+    return _default().decode(path, data, min_side=min_side, max_pixels=max_pixels,
+                             stamp=stamp, digest=digest)
 
 
 def prewarm(count: int) -> None:
@@ -361,9 +397,9 @@ def serve() -> None:
 
 def _answer(frame: bytes) -> bytes:
     try:
-        path, data, size, min_side, max_pixels, max_bytes = pickle.loads(frame)
+        path, data, size, stamp, digest, min_side, max_pixels, max_bytes = pickle.loads(frame)
         if data is None:
-            data = _read_file(path, size)
+            data = _read_same(path, size, stamp, digest)
             if data is None:
                 return pickle.dumps((_CHANGED, None))
         reply: tuple[str, object] = ("ok", imaging.decode(
@@ -378,14 +414,21 @@ def _answer(frame: bytes) -> bytes:
         return pickle.dumps(("error", f"cannot decode image: {type(e).__name__}"))
 
 
-def _read_file(path: str, size: int) -> bytes | None:
-    """The file's bytes, or None if they are not the ``size`` bytes the parent read."""
+def _read_same(path: str, size: int, stamp: Stamp | None, digest: str | None) -> bytes | None:
+    """The file's bytes, or None if they may not be the ``size`` bytes the parent read:
+    another length, another stamp (taken after reading: every write that could have
+    reached these bytes precedes it), or, when ``digest`` is given, another digest."""
     try:
         with open(path, "rb") as f:
             data = f.read(size + 1)
+            now = _stamp(os.fstat(f.fileno()))
     except OSError:
         return None
-    return data if len(data) == size else None
+    if len(data) != size or (stamp is not None and now != tuple(stamp)):
+        return None
+    if digest is not None and hashes.content_hash(data) != digest:
+        return None
+    return data
 
 
 def _limit_memory(max_bytes: int) -> None:
