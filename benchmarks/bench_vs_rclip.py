@@ -18,7 +18,9 @@ Steps, in one run (rclip's harness lives in ../shared/peers/rclip, see its READM
 4. the pieces, in-process, so the ceiling is known: decode + preprocess per photo
    (``imaging.decode(path, min_side=...)``, and rclip's full-size decode for reference),
    the PyTorch image tower and the ONNX Runtime image tower (float32, int8) per photo, and
-   the in-process Indexer with the ONNX encoder (no start-up).
+   the in-process Indexer with the ONNX encoder (no start-up); and from them the bound
+   on the ratio that this machine allows (rclip's CPU time per photo over the image
+   tower's alone: see :func:`ratio_bound`).
 
 Prints a table and writes ``benchmarks/results/vs_rclip.json``.  CPU use by other
 processes during each timed run is reported ("others", cores): well above 0 means the
@@ -342,6 +344,22 @@ def measure_pieces(corpus_folder: Path, model: Path, work: Path, batch: int = 32
     return out
 
 
+def ratio_bound(res: dict[str, Any]) -> dict[str, Any]:
+    """The most ClipGallery could be faster than rclip on this machine: rclip's CPU time
+    per photo over the cheapest image tower's alone (as if decoding, hashing and
+    everything else cost nothing; both run the same architecture, so the tower is a
+    cost neither can avoid).  Where the tower is most of rclip's cost, no pipeline
+    reaches a large ratio, whatever it does around the model."""
+    r, p = res.get("rclip"), res.get("pieces") or {}
+    towers = [v for v in (p.get("onnx_tower_cpu_ms"), p.get("onnx_int8_tower_cpu_ms")) if v]
+    if not r or not r.get("indexed") or not towers:
+        return {}
+    rclip_ms = 1000 * r["cores_busy"] * r["wall_s"] / r["indexed"]
+    return {"rclip_cpu_ms_per_photo": round(rclip_ms, 1),
+            "tower_cpu_ms_per_photo": min(towers),
+            "ratio_bound": round(rclip_ms / min(towers), 2)}
+
+
 def imaging_decode(path: Path, min_side: int):
     try:
         from clipgallery.core.photos import imaging
@@ -423,6 +441,11 @@ def report(res: dict[str, Any]) -> None:
                   f"{p.get('ceiling_photos_per_s')} photos/s now, "
                   f"{p.get('ceiling_photos_per_s_idle')} on an idle machine (CPU time); "
                   f"with the int8 tower {p.get('ceiling_int8_photos_per_s_idle')}")
+    if res.get("ratio_bound"):
+        print(f"\nbound on the ratio here: rclip spends {res['rclip_cpu_ms_per_photo']} CPU ms "
+              f"a photo, the cheapest image tower alone {res['tower_cpu_ms_per_photo']}: "
+              f"no pipeline around this model can be more than {res['ratio_bound']:.2f}x "
+              "rclip on this machine")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -477,6 +500,7 @@ def main(argv: list[str] | None = None) -> int:
                 ) if c["index_phase_photos_per_s"] else None
         if "pieces" not in args.skip:
             res["pieces"] = measure_pieces(corpus, model, work)
+            res.update(ratio_bound(res))
         res["machine"]["loadavg_after"] = os.getloadavg()[0]
         res["when"] = time.strftime("%Y-%m-%d %H:%M:%S")
     finally:
