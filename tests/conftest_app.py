@@ -84,13 +84,18 @@ def _reset_event_loop() -> None:
     waited (``library_opened`` never arrived: every later window test timed out); one
     more ``exec()`` clears that state.
     """
-    from PySide6.QtCore import QTimer
+    from PySide6.QtCore import QCoreApplication, QEvent, QTimer
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance()
     if app is not None:
         QTimer.singleShot(0, app.quit)
         app.exec()
+        # A window of the last test deleted in that loop (its deferred deletes run
+        # there) posts a Quit event (Qt 6 quits on the last window asynchronously); left
+        # queued, it would end every later event loop at once: pytest-qt's waits would
+        # then never deliver the worker's signals.  run_app drops it the same way.
+        QCoreApplication.removePostedEvents(app, QEvent.Type.Quit)
 
 
 @pytest.fixture(scope="session")
