@@ -234,8 +234,8 @@ def test_guard_sees_a_same_size_rewrite_between_the_reads(tmp_path):
     path = tmp_path / "photo.jpg"
     g = guard.DecodeGuard()
     try:
-        # An old photo: its stamp alone tells (the rewrite changes ctime even where the
-        # editor puts the old mtime back), and no digest is computed.
+        # An old photo: its stamp tells (the rewrite changes ctime even where the editor
+        # puts the old mtime back).
         path.write_bytes(big)
         day_ago = time.time_ns() - 86_400 * 10**9
         os.utime(path, ns=(day_ago, day_ago))
