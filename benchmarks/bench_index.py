@@ -46,17 +46,17 @@ def stage_costs(enc, files, imaging, hashes, np) -> tuple[float, ...]:
     """CPU seconds per photo, each stage alone: decode+preprocess, encode, read, hash
     (BLAKE3, what new photos get), blake2b (libraries before it)."""
     sample = files[: min(16, len(files))]
-    dec = cpu_seconds(lambda p: enc.preprocess_image(
-        imaging.decode(p, min_side=enc.image_size).image), sample) / len(sample)
-    x = np.stack([np.asarray(enc.preprocess_image(
-        imaging.decode(p, min_side=enc.image_size).image)) for p in sample])
+    tensors: list = []
+    dec = cpu_seconds(lambda p: tensors.append(np.asarray(enc.preprocess_image(
+        imaging.decode(p, min_side=enc.image_size).image))), sample) / len(sample)
+    x = np.stack(tensors)
     enc.encode_images(x)
     t0 = time.process_time()
     for _ in range(2):
         enc.encode_images(x)
     encode = (time.process_time() - t0) / (2 * len(sample))
-    blobs = [p.read_bytes() for p in sample]
-    read = cpu_seconds(lambda p: p.read_bytes(), sample) / len(sample)
+    blobs: list[bytes] = []
+    read = cpu_seconds(lambda p: blobs.append(p.read_bytes()), sample) / len(sample)
     hash_new = cpu_seconds(hashes.content_hash, blobs) / len(blobs)
     hash_old = cpu_seconds(hashes.legacy_hash, blobs) / len(blobs)
     return dec, encode, read, hash_new, hash_old
